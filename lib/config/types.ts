@@ -1,0 +1,163 @@
+/**
+ * The fully-specified configuration Signet runs on. The loader fills every default once, so code
+ * that receives a `SignetConfig` never asks "was this set?".
+ */
+
+/** Signing algorithms, by their canonical (AWS KMS) names. */
+export type SigningAlgorithm =
+  | 'RSASSA_PSS_SHA_256'
+  | 'RSASSA_PKCS1_V1_5_SHA_256'
+  | 'ECDSA_SHA_256'
+  | 'ECDSA_SHA_384';
+
+/** The names users may write: the KMS spellings and the Alibaba ACR spellings. */
+export const ALGORITHM_ALIASES: Readonly<Record<string, SigningAlgorithm>> = {
+  RSASSA_PSS_SHA_256: 'RSASSA_PSS_SHA_256',
+  RSA_PSS_SHA_256: 'RSASSA_PSS_SHA_256',
+  RSASSA_PKCS1_V1_5_SHA_256: 'RSASSA_PKCS1_V1_5_SHA_256',
+  RSA_PKCS1_SHA_256: 'RSASSA_PKCS1_V1_5_SHA_256',
+  ECDSA_SHA_256: 'ECDSA_SHA_256',
+  ECDSA_SHA_384: 'ECDSA_SHA_384',
+};
+
+/** Where a witness's key lives. A tagged union: switch on `$case`. */
+export type KeyReference =
+  /** A PKCS#8 PEM private key on disk (RSA or EC); signs and verifies. */
+  | { readonly $case: 'file'; readonly path: string }
+  /** An AWS KMS asymmetric key: key id, key ARN, alias name or alias ARN; signs and verifies. */
+  | {
+      readonly $case: 'kms';
+      readonly keyId: string;
+      /** Region from the ARN, else from the environment. */
+      readonly region: string | undefined;
+      /** Endpoint override, from `awskms://host:port/...` (cosign's URI form). */
+      readonly endpoint: string | undefined;
+    }
+  /** A PEM SPKI public key on disk; verify only. */
+  | { readonly $case: 'publicKeyFile'; readonly path: string }
+  /** A PEM SPKI public key inline in the config; verify only. */
+  | { readonly $case: 'publicKeyPem'; readonly pem: string }
+  /** An X.509 certificate (and optional chain) whose key signed; verify only. */
+  | { readonly $case: 'certificate'; readonly certificatePath: string; readonly chainPath: string | undefined }
+  /** A keyless (Fulcio) identity: OIDC issuer and subject; verify only. */
+  | { readonly $case: 'keyless'; readonly issuer: string; readonly subject: string };
+
+/** A named trusted signer bound to one key (Alibaba Security Center's "witness"). */
+export interface Witness {
+  readonly name: string;
+  readonly key: KeyReference;
+  readonly description: string | undefined;
+}
+
+/** How Signet authenticates to a registry. */
+export type RegistryAuth =
+  /** No credentials; bearer-token challenges are answered anonymously. */
+  | { readonly $case: 'anonymous' }
+  /** Username and password, used for Basic auth and for bearer-token requests. */
+  | { readonly $case: 'basic'; readonly username: string; readonly password: string }
+  /** Amazon ECR: credentials from `GetAuthorizationToken`. */
+  | { readonly $case: 'ecr'; readonly region: string | undefined; readonly endpoint: string | undefined };
+
+/** A registry Signet talks to. */
+export interface RegistryConfig {
+  /** `host[:port]`, as it appears in image references. */
+  readonly host: string;
+  /** Signet starts the distribution registry on this host for local use. */
+  readonly embedded: boolean;
+  /** Plain HTTP. Only for local registries. */
+  readonly insecure: boolean;
+  readonly auth: RegistryAuth;
+  /** Where the embedded registry keeps its data (absolute). */
+  readonly dataDir: string;
+}
+
+export type SignatureType = 'default' | 'simple';
+export type Trigger = 'automatic' | 'manual';
+
+/** What to sign, with which witness and how (Alibaba ACR's "signing rule"). */
+export interface SigningRule {
+  readonly name: string;
+  /** Registry namespaces: the first path segment of a repository. */
+  readonly namespaces: readonly string[];
+  /** Repository globs (`*` within a segment, `**` across segments). */
+  readonly repositories: readonly string[];
+  /** Registry hosts the rule covers; empty means every configured registry. */
+  readonly registries: readonly string[];
+  readonly witness: string;
+  readonly algorithm: SigningAlgorithm;
+  /** `default` signs digest and tag; `simple` signs the digest only. */
+  readonly signatureType: SignatureType;
+  readonly trigger: Trigger;
+  readonly enabled: boolean;
+  /** For image indexes: also sign every child manifest. */
+  readonly recursive: boolean;
+  /** Also publish a Sigstore bundle (v0.3) referrer next to the cosign signature. */
+  readonly bundle: boolean;
+  /** Extra annotations written into the payload's `optional` section. */
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export type PolicyMode = 'enforce' | 'audit';
+
+/** A set of witnesses of which at least `count` must have signed. */
+export interface AttestorSet {
+  readonly witnesses: readonly string[];
+  /** Equal to `witnesses.length` when the config leaves it out. */
+  readonly count: number;
+}
+
+/** Where verification applies and what it requires. */
+export interface Policy {
+  readonly name: string;
+  readonly enabled: boolean;
+  /** Cluster ids; `*` for any. */
+  readonly clusters: readonly string[];
+  /** Kubernetes namespaces; `*` for any. */
+  readonly namespaces: readonly string[];
+  /** Image reference globs (`**` crosses `/`). */
+  readonly images: readonly string[];
+  /** Every set must pass. */
+  readonly attestors: readonly AttestorSet[];
+  readonly mode: PolicyMode;
+  /** Rewrite admitted tag references to the verified digest. */
+  readonly mutateDigest: boolean;
+  /** On registry or KMS errors: deny (fail closed, the default) or allow. */
+  readonly failurePolicy: 'deny' | 'allow';
+}
+
+export type NoMatchingPolicy = 'deny' | 'allow' | 'warn';
+
+/** Admission-wide settings. */
+export interface AdmissionSettings {
+  readonly noMatchingPolicy: NoMatchingPolicy;
+  /** Positive verification results are reused for this long. */
+  readonly cacheTtlSeconds: number;
+  readonly cacheMaxEntries: number;
+  /** Kubernetes namespaces never checked (e.g. kube-system). */
+  readonly excludeNamespaces: readonly string[];
+}
+
+/** The local service (`signet serve`). */
+export interface ServerSettings {
+  readonly port: number;
+  readonly host: string;
+  readonly maxBodyBytes: number;
+  /** Bearer token required on /admission and /verify; undefined means none. */
+  readonly bearerToken: string | undefined;
+  /** Secret first path segment required on /admission and /verify; undefined means none. */
+  readonly secretPath: string | undefined;
+}
+
+/** The whole configuration, loaded from one YAML file. */
+export interface SignetConfig {
+  /** Absolute path of the file it was loaded from, if any. */
+  readonly source: string | undefined;
+  /** Relative key paths resolve against this directory (the config file's). */
+  readonly baseDir: string;
+  readonly registries: readonly RegistryConfig[];
+  readonly witnesses: readonly Witness[];
+  readonly signingRules: readonly SigningRule[];
+  readonly policies: readonly Policy[];
+  readonly admission: AdmissionSettings;
+  readonly server: ServerSettings;
+}
