@@ -1,0 +1,39 @@
+import type { SignetConfig } from './config/types';
+import type { Logger } from './core/logger';
+import type { RetryObserver, RetryPolicy } from './core/retry';
+import { KeyRing } from './keys/keyring';
+import { RegistryClients } from './registry/client';
+import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
+import { SigningPipeline } from './signing/pipeline';
+
+/** Knobs the edges (local service, Lambdas, tests, benchmarks) may turn. */
+export interface SignetOptions {
+  readonly logger: Logger;
+  readonly registryRetry?: RetryPolicy;
+  readonly onRegistryRetry?: RetryObserver;
+  readonly publisher?: Partial<PublisherOptions>;
+}
+
+/** Everything Signet runs on, assembled once from a config: the one composition root. */
+export interface Signet {
+  readonly config: SignetConfig;
+  readonly registries: RegistryClients;
+  readonly keys: KeyRing;
+  readonly pipeline: SigningPipeline;
+}
+
+export function createSignet(config: SignetConfig, options: SignetOptions): Signet {
+  const registries = new RegistryClients(config.registries, {
+    ...(options.registryRetry !== undefined ? { retry: options.registryRetry } : {}),
+    ...(options.onRegistryRetry !== undefined ? { onRetry: options.onRegistryRetry } : {}),
+  });
+  const keys = new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir });
+  const pipeline = new SigningPipeline({
+    config,
+    registries,
+    keys,
+    logger: options.logger,
+    publisher: new SignaturePublisher(options.publisher),
+  });
+  return { config, registries, keys, pipeline };
+}

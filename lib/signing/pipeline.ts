@@ -1,0 +1,281 @@
+import type { SignetConfig, SigningRule, Trigger } from '../config/types';
+import { ConfigError, describeError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { isSignatureArtifactTag, repositoryName, signatureTag, type ImageReference } from '../core/reference';
+import { buildPayload, PAYLOAD_ANNOTATIONS } from '../cosign/payload';
+import { isSignatureArtifact, isSignatureArtifactType } from '../cosign/signature-manifest';
+import type { PushEvent } from '../events/types';
+import type { KeyRing } from '../keys/keyring';
+import type { RegistryClient, RegistryClientFactory } from '../registry/types';
+import { isIndexMediaType } from '../registry/types';
+import { RuleSet } from './rules';
+import { SignaturePublisher, type SignatureCandidate } from './publisher';
+
+/** What happened for one (rule, digest) pair. */
+export interface RuleOutcome {
+  readonly rule: string;
+  readonly witness: string;
+  readonly algorithm: string;
+  readonly signatureType: string;
+  readonly digest: string;
+  readonly status: 'signed' | 'already-signed' | 'failed';
+  /** Where the signature lives: `registry/repository:sha256-<hex>.sig`. */
+  readonly signatureRef: string;
+  readonly keyId: string | undefined;
+  readonly error?: string;
+  readonly errorCode?: string;
+}
+
+/** The whole result of handling one push (or one manual sign). */
+export interface SigningReport {
+  /** `registry/repository[:tag]@digest` */
+  readonly image: string;
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag: string | undefined;
+  /** Set when nothing was attempted, with the reason. */
+  readonly skipped: string | undefined;
+  readonly outcomes: readonly RuleOutcome[];
+  readonly durationMs: number;
+}
+
+export const reportFailed = (report: SigningReport): boolean => report.outcomes.some((o) => o.status === 'failed');
+
+export interface SigningPipelineDeps {
+  readonly config: SignetConfig;
+  readonly registries: RegistryClientFactory;
+  readonly keys: KeyRing;
+  readonly logger: Logger;
+  readonly publisher?: SignaturePublisher;
+}
+
+/**
+ * Push → matching rules → payload → signature → `.sig` layer. Idempotent: a push delivered twice,
+ * or a tag pushed again, costs a manifest read and no signing.
+ */
+export class SigningPipeline {
+  private readonly rules: RuleSet;
+  private readonly publisher: SignaturePublisher;
+
+  constructor(private readonly deps: SigningPipelineDeps) {
+    this.rules = new RuleSet(deps.config.signingRules);
+    this.publisher = deps.publisher ?? new SignaturePublisher();
+  }
+
+  /** Handles a push notification (automatic trigger). */
+  handlePush(event: PushEvent): Promise<SigningReport> {
+    return this.run(event, 'automatic');
+  }
+
+  /**
+   * Signs an image already in the registry (`signet sign`): the rules covering it, of either
+   * trigger, or exactly the named rule. A tag reference is resolved to its digest first.
+   */
+  async signImage(ref: ImageReference, ruleName?: string): Promise<SigningReport> {
+    if (ruleName !== undefined) {
+      const rule = this.rules.byName(ruleName);
+      if (rule === undefined) throw new ConfigError('RULE_UNKNOWN', `no signing rule named "${ruleName}"`);
+      if (!rule.enabled) throw new ConfigError('RULE_UNKNOWN', `signing rule "${ruleName}" is disabled`);
+    }
+    const client = this.deps.registries.client(ref.registry);
+    let digest = ref.digest;
+    if (digest === undefined) {
+      const head = await client.headManifest(ref.repository, ref.tag ?? 'latest');
+      if (head === undefined) {
+        throw new ConfigError('CONFIG_INVALID', `${repositoryName(ref)}:${ref.tag} does not exist in the registry`);
+      }
+      digest = head.digest;
+    }
+    return this.run(
+      {
+        registry: ref.registry,
+        repository: ref.repository,
+        digest,
+        tag: ref.tag,
+        mediaType: undefined,
+        artifactType: undefined,
+        source: 'manual',
+        id: undefined,
+      },
+      'manual',
+      ruleName,
+    );
+  }
+
+  private async run(event: PushEvent, trigger: Trigger, ruleName?: string): Promise<SigningReport> {
+    const started = performance.now();
+    const base = {
+      image: `${event.registry}/${event.repository}${event.tag !== undefined ? `:${event.tag}` : ''}@${event.digest}`,
+      registry: event.registry,
+      repository: event.repository,
+      digest: event.digest,
+      tag: event.tag,
+    };
+    const skip = (reason: string): SigningReport => {
+      this.deps.logger.debug('push skipped', { image: base.image, reason });
+      return { ...base, skipped: reason, outcomes: [], durationMs: performance.now() - started };
+    };
+
+    // Cheap checks first: no network for signature pushes or uncovered repositories.
+    if (isSignatureArtifactTag(event.tag)) return skip('signature artifact tag');
+    if (isSignatureArtifactType(event.artifactType) || isSignatureArtifactType(event.mediaType)) {
+      return skip(`signature artifact type ${event.artifactType ?? event.mediaType}`);
+    }
+    const rules = this.rules.matching(event, trigger, ruleName);
+    if (rules.length === 0) return skip('no signing rule covers this repository');
+
+    let outcomes: RuleOutcome[];
+    try {
+      const client = this.deps.registries.client(event.registry);
+      const fetched = await client.getManifest(event.repository, event.digest);
+      if (fetched === undefined) return skip('manifest no longer exists');
+      if (isSignatureArtifact(fetched.manifest)) return skip('signature artifact manifest');
+
+      const children =
+        isIndexMediaType(fetched.mediaType) && 'manifests' in fetched.manifest
+          ? fetched.manifest.manifests.map((child) => child.digest)
+          : [];
+      const targets = new Map<string, SigningRule[]>([[event.digest, rules]]);
+      for (const rule of rules.filter((r) => r.recursive)) {
+        for (const child of children) targets.set(child, [...(targets.get(child) ?? []), rule]);
+      }
+      outcomes = (
+        await Promise.all(
+          [...targets].map(([digest, digestRules]) => this.signDigest(client, event, digest, digestRules)),
+        )
+      ).flat();
+    } catch (error) {
+      // Reading the image failed (after retries): every rule failed for the same cause.
+      const signatureRef = `${event.registry}/${event.repository}:${signatureTag(event.digest)}`;
+      outcomes = rules.map((rule) => this.outcome(rule, event.digest, signatureRef, undefined, 'failed', error));
+    }
+    const report: SigningReport = { ...base, skipped: undefined, outcomes, durationMs: performance.now() - started };
+    this.log(report);
+    return report;
+  }
+
+  private async signDigest(
+    client: RegistryClient,
+    event: PushEvent,
+    digest: string,
+    rules: readonly SigningRule[],
+  ): Promise<RuleOutcome[]> {
+    const signatureRef = `${event.registry}/${event.repository}:${signatureTag(digest)}`;
+    const prepared = await Promise.all(
+      rules.map(async (rule) => {
+        try {
+          return { rule, candidate: await this.candidate(rule, event, digest) };
+        } catch (error) {
+          return { rule, error };
+        }
+      }),
+    );
+    const outcomes: RuleOutcome[] = [];
+    const candidates: SignatureCandidate[] = [];
+    const keyIds = new Map<string, string>();
+    for (const entry of prepared) {
+      if ('candidate' in entry && entry.candidate !== undefined) {
+        candidates.push(entry.candidate.candidate);
+        keyIds.set(entry.rule.name, entry.candidate.keyId);
+      } else {
+        outcomes.push(this.outcome(entry.rule, digest, signatureRef, undefined, 'failed', entry.error));
+      }
+    }
+    if (candidates.length === 0) return outcomes;
+    try {
+      const result = await this.publisher.publish(client, event.repository, digest, candidates);
+      for (const outcome of result.outcomes) {
+        const rule = rules.find((r) => r.name === outcome.id) as SigningRule;
+        const keyId = keyIds.get(rule.name);
+        switch (outcome.$case) {
+          case 'written':
+            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'signed'));
+            break;
+          case 'present':
+            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'already-signed'));
+            break;
+          case 'failed':
+            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'failed', outcome.error));
+            break;
+        }
+      }
+    } catch (error) {
+      for (const candidate of candidates) {
+        const rule = rules.find((r) => r.name === candidate.id) as SigningRule;
+        outcomes.push(this.outcome(rule, digest, signatureRef, keyIds.get(rule.name), 'failed', error));
+      }
+    }
+    return outcomes;
+  }
+
+  private async candidate(
+    rule: SigningRule,
+    event: PushEvent,
+    digest: string,
+  ): Promise<{ candidate: SignatureCandidate; keyId: string }> {
+    const key = this.deps.keys.get(rule.witness);
+    const [signer, publicKey, keyId] = await Promise.all([key.signer(rule.algorithm), key.publicKey(), key.keyId()]);
+    const payload = buildPayload({
+      registry: event.registry,
+      repository: event.repository,
+      digest,
+      tag: rule.signatureType === 'default' ? event.tag : undefined,
+      annotations: {
+        ...rule.annotations,
+        [PAYLOAD_ANNOTATIONS.rule]: rule.name,
+        [PAYLOAD_ANNOTATIONS.witness]: rule.witness,
+        [PAYLOAD_ANNOTATIONS.keyId]: keyId,
+      },
+    });
+    return {
+      keyId,
+      candidate: {
+        id: rule.name,
+        payload,
+        publicKey,
+        algorithm: rule.algorithm,
+        sign: async (data) => (await signer.sign(data)).signature,
+      },
+    };
+  }
+
+  private outcome(
+    rule: SigningRule,
+    digest: string,
+    signatureRef: string,
+    keyId: string | undefined,
+    status: RuleOutcome['status'],
+    error?: unknown,
+  ): RuleOutcome {
+    return {
+      rule: rule.name,
+      witness: rule.witness,
+      algorithm: rule.algorithm,
+      signatureType: rule.signatureType,
+      digest,
+      status,
+      signatureRef,
+      keyId,
+      ...(error !== undefined
+        ? { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' }
+        : {}),
+    };
+  }
+
+  private log(report: SigningReport): void {
+    for (const outcome of report.outcomes) {
+      const fields = {
+        image: report.image,
+        rule: outcome.rule,
+        witness: outcome.witness,
+        digest: outcome.digest,
+        outcome: outcome.status,
+        durationMs: Math.round(report.durationMs),
+        ...(outcome.error !== undefined ? { cause: outcome.error, code: outcome.errorCode } : {}),
+      };
+      if (outcome.status === 'failed') this.deps.logger.error('signing failed', fields);
+      else this.deps.logger.info(outcome.status === 'signed' ? 'image signed' : 'already signed', fields);
+    }
+  }
+}
