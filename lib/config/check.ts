@@ -1,0 +1,104 @@
+/**
+ * Non-fatal advice about a configuration that loaded: choices that are legal but easy to regret
+ * (PSS signatures other verifiers reject, rules or policies that do nothing, fail-open settings),
+ * and files that do not exist yet. Shown by `signet config check` and at startup.
+ */
+import { existsSync } from 'node:fs';
+import { isLoopbackHost } from './hosts';
+import type { SignetConfig } from './types';
+
+/** The advice for one configuration; each warning starts with the path of the field it is about. */
+export interface ConfigCheck {
+  readonly warnings: string[];
+}
+
+/** Checks a loaded configuration; reads the file system only to see whether key files exist. */
+export function checkConfig(
+  config: SignetConfig,
+  fileExists: (file: string) => boolean = existsSync,
+): ConfigCheck {
+  const warnings: string[] = [];
+  const warn = (at: string, message: string): void => {
+    warnings.push(`${at}: ${message}`);
+  };
+
+  config.registries.forEach((registry, i) => {
+    if (registry.insecure && !isLoopbackHost(registry.host)) {
+      warn(
+        `registries[${i}] (${registry.host})`,
+        'insecure: plain HTTP to a registry that is not on this machine exposes images and credentials to the network',
+      );
+    }
+  });
+
+  config.witnesses.forEach((witness, i) => {
+    const at = `witnesses[${i}] (${witness.name})`;
+    const key = witness.key;
+    switch (key.$case) {
+      case 'file':
+        if (!fileExists(key.path)) {
+          warn(
+            at,
+            `key file ${key.path} does not exist yet; it is created by \`signet keys generate\` or on the first \`signet serve\``,
+          );
+        }
+        break;
+      case 'publicKeyFile':
+        if (!fileExists(key.path)) {
+          warn(at, `public key file ${key.path} does not exist: verification with this witness will fail`);
+        }
+        break;
+      case 'certificate':
+        for (const file of [key.certificatePath, key.chainPath]) {
+          if (file !== undefined && !fileExists(file)) {
+            warn(at, `certificate file ${file} does not exist: verification with this witness will fail`);
+          }
+        }
+        break;
+      case 'kms':
+      case 'publicKeyPem':
+      case 'keyless':
+        break;
+    }
+  });
+
+  config.signingRules.forEach((rule, i) => {
+    const at = `signingRules[${i}] (${rule.name})`;
+    if (rule.algorithm === 'RSASSA_PSS_SHA_256') {
+      warn(
+        at,
+        'RSA-PSS signatures are not verifiable by cosign, Kyverno or the Sigstore policy-controller with a PEM public key ' +
+          '(they verify RSA keys with PKCS#1 v1.5); use RSA_PKCS1_SHA_256 unless only Signet verifies these images',
+      );
+    }
+    if (!rule.enabled) warn(at, 'is disabled: images it matches are not signed');
+    if (rule.trigger === 'manual') warn(at, 'has a manual trigger: pushes are not signed until someone asks');
+  });
+
+  config.policies.forEach((policy, i) => {
+    const at = `policies[${i}] (${policy.name})`;
+    if (!policy.enabled) warn(at, 'is disabled (policies are off unless `enabled: true`): it checks nothing');
+    else if (policy.mode === 'audit')
+      warn(at, 'is in audit mode: images that fail it are admitted with a warning');
+    if (policy.enabled && policy.failurePolicy === 'allow') {
+      warn(at, 'failurePolicy allow: images are admitted unverified whenever a registry or KMS fails');
+    }
+  });
+
+  const { noMatchingPolicy } = config.admission;
+  if (noMatchingPolicy === 'allow' || noMatchingPolicy === 'warn') {
+    warn(
+      'admission.noMatchingPolicy',
+      `is ${noMatchingPolicy}: images that no enabled policy covers are admitted without verification`,
+    );
+  }
+
+  const { server } = config;
+  if (!isLoopbackHost(server.host) && server.bearerToken === undefined && server.secretPath === undefined) {
+    warn(
+      'server',
+      `listens on ${server.host} with neither bearerToken nor secretPath: anyone who can reach it can call it`,
+    );
+  }
+  return { warnings };
+}
