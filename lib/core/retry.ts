@@ -40,7 +40,8 @@ export async function withRetry<T>(
       return await op(attempt);
     } catch (error) {
       if (attempt >= policy.attempts || !retryable(error)) throw error;
-      const asked = (error as HasRetryAfter).retryAfterMs ?? 0;
+      const asked =
+        typeof error === 'object' && error !== null ? ((error as HasRetryAfter).retryAfterMs ?? 0) : 0;
       const delayMs = Math.min(policy.maxDelayMs, Math.max(asked, backoffDelay(policy, attempt)));
       options.onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs);

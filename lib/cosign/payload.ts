@@ -47,11 +47,12 @@ export interface PayloadSubject {
  * idempotent.
  */
 export function buildPayload(subject: PayloadSubject): Buffer {
+  // The identity's tag always wins over an annotation of the same name; keys are sorted, as
+  // cosign (Go's encoding/json over a map) writes them.
+  const entries: Record<string, string> = { ...subject.annotations };
+  if (subject.tag !== undefined) entries[PAYLOAD_ANNOTATIONS.tag] = subject.tag;
   const optional: Record<string, string> = {};
-  if (subject.tag !== undefined) optional[PAYLOAD_ANNOTATIONS.tag] = subject.tag;
-  for (const key of Object.keys(subject.annotations).sort()) {
-    optional[key] = subject.annotations[key] as string;
-  }
+  for (const key of Object.keys(entries).sort()) optional[key] = entries[key] as string;
   const payload: SimpleSigningPayload = {
     critical: {
       identity: { 'docker-reference': dockerReference(subject.registry, subject.repository, subject.tag) },
