@@ -16,6 +16,8 @@ const USAGE = `Usage: signet <command> [options]
 Commands:
   serve   --config FILE [--port N]         run the local service (push events in, signatures out)
   sign    IMAGE [--rule NAME] --config FILE sign an image already in the registry
+  verify  IMAGE [--namespace NS] [--cluster C] --config FILE
+                                           decide an image against the policies (JSON; exit 1 on deny)
   keys generate [--config FILE] [--out FILE --type SPEC]
                                            create missing local keys of a config, or one key file
   keys export WITNESS --config FILE        print a witness's public key (PEM) for cosign/Kyverno
@@ -70,6 +72,17 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
       const report = await signet.pipeline.signImage(parseReference(sub, 'IMAGE'), values.rule);
       print(report);
       return reportFailed(report) || (report.skipped !== undefined && values.rule !== undefined) ? 1 : 0;
+    }
+    // verify: added by the verification engineer.
+    case 'verify': {
+      if (sub === undefined)
+        throw new InputError('REQUEST_INVALID', 'IMAGE', 'is required: signet verify IMAGE');
+      const config = await loadConfigFile(configPath);
+      const signet = createSignet(config, { logger });
+      const scope = { namespace: values.namespace, cluster: values.cluster };
+      const decision = await signet.verifier.verify(sub, scope, 'IMAGE');
+      print(decision);
+      return decision.allowed ? 0 : 1;
     }
     case 'keys': {
       if (sub === 'generate') return keysGenerate(values, configPath, out, logger);

@@ -5,6 +5,7 @@ import { ensureLocalKeys } from '../lib/keys/provision';
 import { createSignet, type Signet, type SignetOptions } from '../lib/signet';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from './embedded-registry';
 import { SignetService } from './server';
+import { registerVerificationRoutes } from './verify-routes';
 
 /** A running local service, with the embedded registry when the config asks for one. */
 export interface RunningService {
@@ -28,6 +29,7 @@ export async function startService(
   await ensureLocalKeys(config, logger);
   const signet = createSignet(config, options);
   const service = new SignetService({ config, pipeline: signet.pipeline, logger });
+  registerVerificationRoutes(service, { server: config.server, verifier: signet.verifier, logger });
   const address = await service.listen(options.port ?? config.server.port, config.server.host);
   const url = `http://${config.server.host}:${address.port}`;
   let registry: EmbeddedRegistry | undefined;

@@ -5,6 +5,8 @@ import { KeyRing } from './keys/keyring';
 import { RegistryClients } from './registry/client';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
 import { SigningPipeline } from './signing/pipeline';
+// verification: added by the verification engineer (verifier field).
+import { ImageVerifier } from './verification/verifier';
 
 /** Knobs the edges (local service, Lambdas, tests, benchmarks) may turn. */
 export interface SignetOptions {
@@ -20,6 +22,8 @@ export interface Signet {
   readonly registries: RegistryClients;
   readonly keys: KeyRing;
   readonly pipeline: SigningPipeline;
+  /** Decides images against the configured policies (admission, `POST /verify`, `signet verify`). */
+  readonly verifier: ImageVerifier;
 }
 
 export function createSignet(config: SignetConfig, options: SignetOptions): Signet {
@@ -35,5 +39,6 @@ export function createSignet(config: SignetConfig, options: SignetOptions): Sign
     logger: options.logger,
     publisher: new SignaturePublisher(options.publisher),
   });
-  return { config, registries, keys, pipeline };
+  const verifier = new ImageVerifier({ config, registries, keys, logger: options.logger });
+  return { config, registries, keys, pipeline, verifier };
 }

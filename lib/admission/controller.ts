@@ -1,0 +1,189 @@
+/**
+ * The admission webhook's decision: an AdmissionReview in, an AdmissionReview out with the same
+ * uid. Every distinct image is verified once, all in parallel; one denied image denies the
+ * request, and the status message names each denied field, image, policy and reason. Audit and
+ * warn outcomes become warnings; `mutateDigest` becomes a JSONPatch (CREATE/UPDATE, allowed only).
+ * Nothing that goes wrong inside is ever answered with `allowed: true`.
+ */
+import { describeError } from '../core/errors';
+import { silentLogger, type Logger } from '../core/logger';
+import type { ImageDecision } from '../verification/decision';
+import { warningText } from '../verification/decision';
+import type { ImageVerifier } from '../verification/verifier';
+import { digestPatch, encodePatch } from './patch';
+import {
+  ADMISSION_API_VERSION,
+  extractImages,
+  parseAdmissionReview,
+  type AdmissionRequest,
+  type ImageSite,
+} from './review';
+
+/** The `response` of an AdmissionReview. */
+export interface AdmissionResponse {
+  readonly uid: string;
+  readonly allowed: boolean;
+  readonly status?: { readonly code: number; readonly message: string };
+  readonly warnings?: readonly string[];
+  readonly patchType?: 'JSONPatch';
+  readonly patch?: string;
+}
+
+/** The AdmissionReview Signet answers. */
+export interface AdmissionReviewResponse {
+  readonly apiVersion: typeof ADMISSION_API_VERSION;
+  readonly kind: 'AdmissionReview';
+  readonly response: AdmissionResponse;
+}
+
+export interface AdmissionControllerDeps {
+  readonly verifier: ImageVerifier;
+  readonly logger?: Logger;
+  /**
+   * Answer within this long, denying when verification has not finished: the apiserver gives a
+   * webhook 10 s by default, and a webhook configured `failurePolicy: Ignore` would admit on a
+   * timeout. Default 9 s; verification carries on in the background (and fills the cache).
+   */
+  readonly deadlineMs?: number;
+}
+
+export const DEFAULT_ADMISSION_DEADLINE_MS = 9_000;
+
+/** Kubernetes shows a handful of warnings well; more are noise. */
+const MAX_WARNINGS = 20;
+/** Denial messages stay readable in `kubectl` output and events. */
+const MAX_MESSAGE_LENGTH = 4096;
+
+const review = (response: AdmissionResponse): AdmissionReviewResponse => ({
+  apiVersion: ADMISSION_API_VERSION,
+  kind: 'AdmissionReview',
+  response,
+});
+
+const deny = (uid: string, message: string, warnings: readonly string[] = []): AdmissionReviewResponse =>
+  review({
+    uid,
+    allowed: false,
+    status: {
+      code: 403,
+      message: message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : message,
+    },
+    ...(warnings.length > 0 ? { warnings } : {}),
+  });
+
+const allow = (uid: string, warnings: readonly string[] = []): AdmissionReviewResponse =>
+  review({ uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) });
+
+/** Answers AdmissionReviews for one configuration. */
+export class AdmissionController {
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: AdmissionControllerDeps) {
+    this.logger = deps.logger ?? silentLogger;
+  }
+
+  /**
+   * Decides one AdmissionReview. Throws InputError ADMISSION_REVIEW_INVALID (HTTP 400) only when
+   * the review cannot be answered at all (no uid, wrong apiVersion); every other problem denies.
+   */
+  async review(body: unknown, cluster: string | undefined): Promise<AdmissionReviewResponse> {
+    const request = parseAdmissionReview(body);
+    const deadlineMs = this.deps.deadlineMs ?? DEFAULT_ADMISSION_DEADLINE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<AdmissionReviewResponse>((resolve) => {
+      timer = setTimeout(() => {
+        this.logger.warn('admission deadline passed', { uid: request.uid, deadlineMs });
+        resolve(
+          deny(
+            request.uid,
+            `signet: verification did not finish within ${deadlineMs} ms (slow registry or KMS?); denied (fail closed)`,
+          ),
+        );
+      }, deadlineMs);
+    });
+    try {
+      return await Promise.race([this.decide(request, cluster), deadline]);
+    } catch (err) {
+      this.logger.error('admission failed unexpectedly', { uid: request.uid, cause: describeError(err) });
+      return deny(request.uid, `signet: internal error, denied (fail closed): ${describeError(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async decide(
+    request: AdmissionRequest,
+    cluster: string | undefined,
+  ): Promise<AdmissionReviewResponse> {
+    const { uid, operation } = request;
+    // Deleting or connecting to (exec, attach, port-forward) a workload runs no new image.
+    if (operation === 'DELETE' || operation === 'CONNECT') return allow(uid);
+    // Other subresources (status, scale, binding, eviction) cannot change images.
+    if (request.subResource !== undefined && request.subResource !== 'ephemeralcontainers') return allow(uid);
+    if (this.deps.verifier.isExcluded(request.namespace)) return allow(uid);
+
+    const extraction = extractImages(request);
+    if (extraction.$case === 'unsupported') {
+      return allow(uid, [
+        warningText('signet: kind ', extraction.kind, ' has no pod template Signet checks'),
+      ]);
+    }
+    const { sites, problems } = extraction;
+    const lines: string[] = problems.map((p) => `${p.field}: ${p.message}`);
+    const checkable = sites.filter((s) => s.problem === undefined);
+    for (const site of sites) {
+      if (site.problem !== undefined) lines.push(`${site.field}: invalid image reference: ${site.problem}`);
+    }
+    const decisions =
+      checkable.length > 0
+        ? await this.deps.verifier.verifyAll(
+            checkable.map((s) => ({ image: s.image, field: s.field })),
+            { namespace: request.namespace, cluster },
+          )
+        : new Map<string, ImageDecision>();
+
+    const warnings = new Set<string>();
+    for (const site of checkable) {
+      const decision = decisions.get(site.image);
+      if (decision === undefined) {
+        lines.push(`${site.field}: ${site.image}: not verified`);
+        continue;
+      }
+      for (const warning of decision.warnings) warnings.add(warning);
+      if (!decision.allowed) lines.push(siteDenial(site, decision));
+    }
+    const shownWarnings = [...warnings].slice(0, MAX_WARNINGS);
+    const what =
+      `${request.kind.kind} ${request.namespace !== undefined ? `${request.namespace}/` : ''}${request.name ?? ''}`.trim();
+    if (lines.length > 0) {
+      this.logger.info('admission denied', {
+        uid,
+        object: what,
+        cluster,
+        denials: lines,
+        dryRun: request.dryRun,
+      });
+      return deny(uid, `signet denied ${what}: ${lines.join('; ')}`, shownWarnings);
+    }
+
+    const ops =
+      operation === 'CREATE' || operation === 'UPDATE'
+        ? digestPatch(checkable, (image) => decisions.get(image)?.mutatedImage, operation)
+        : [];
+    if (ops.length === 0) return allow(uid, shownWarnings);
+    return review({
+      uid,
+      allowed: true,
+      ...(shownWarnings.length > 0 ? { warnings: shownWarnings } : {}),
+      patchType: 'JSONPatch',
+      patch: encodePatch(ops),
+    });
+  }
+}
+
+/** `spec.containers[1].image: image X: policy "p": reason` — what a user needs to fix it. */
+function siteDenial(site: ImageSite, decision: ImageDecision): string {
+  if (decision.reason?.code === 'INVALID_REFERENCE')
+    return `${site.field}: invalid image reference: ${decision.reason.detail}`;
+  return `${site.field}: image ${site.image}${decision.digest !== undefined ? ` (${decision.digest})` : ''}: ${decision.message}`;
+}

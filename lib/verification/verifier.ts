@@ -1,0 +1,464 @@
+/**
+ * May this image run here? Parses the reference, selects the enabled policies for (cluster,
+ * Kubernetes namespace, image), resolves a tag with one manifest HEAD, reads the digest's
+ * signatures once, checks every attestor set's witnesses and combines the policies' verdicts.
+ *
+ * Fail closed: registry and key failures deny with their own reason unless the policy says
+ * `failurePolicy: allow`; anything unexpected denies. Only verified policy results are cached
+ * (by policy content hash, repository, digest and admitted tag), and identical verifications in
+ * flight are run once. No registry is contacted for an image no enabled policy selects.
+ *
+ * Limits: keyless (Fulcio) witnesses are denied (no Fulcio root or Rekor checks, see
+ * witness-check.ts); certificate witnesses trust the configured leaf certificate's key without
+ * checking its chain or validity period; signatures carry no trusted timestamp, so a signature
+ * stays valid until its key is removed from the config (or its KMS key disabled); Sigstore bundles
+ * are read (DSSE, cosign's signing predicate) but their transparency-log entries are not checked.
+ */
+import type { AdmissionSettings, SignetConfig, Witness } from '../config/types';
+import { describeError } from '../core/errors';
+import { silentLogger, type Logger } from '../core/logger';
+import { formatReference, parseReference, repositoryName, type ImageReference } from '../core/reference';
+import type { ManifestHead, RegistryClientFactory } from '../registry/types';
+import { SingleFlight, TtlLruCache } from './cache';
+import {
+  warningText,
+  type AttestorSetResult,
+  type ImageDecision,
+  type PolicyEffect,
+  type PolicyResult,
+  type Verdict,
+} from './decision';
+import { PolicySet, type CompiledPolicy } from './policies';
+import { isOperationalFailure, reason, reasonFromError, type Reason } from './reasons';
+import {
+  DEFAULT_SIGNATURE_LOADER_OPTIONS,
+  loadSignatures,
+  type LoadedSignatures,
+  type SignatureLoaderOptions,
+} from './signatures';
+import { checkWitness, type WitnessKeys, type WitnessResult, type WitnessTarget } from './witness-check';
+
+/** What an ImageVerifier is built from. */
+export interface ImageVerifierDeps {
+  readonly config: Pick<SignetConfig, 'policies' | 'witnesses' | 'admission'>;
+  readonly registries: RegistryClientFactory;
+  readonly keys: WitnessKeys;
+  readonly logger?: Logger;
+  /** Clock for the cache (tests). */
+  readonly now?: () => number;
+  readonly signatures?: Partial<SignatureLoaderOptions>;
+}
+
+/** Where the image is to run. Unknown values are '' and only match `*`-like globs. */
+export interface VerifyScope {
+  readonly namespace?: string | undefined;
+  readonly cluster?: string | undefined;
+}
+
+/** One image of a batch, and the field it came from (named when the reference is malformed). */
+export interface ImageRequest {
+  readonly image: string;
+  readonly field: string;
+}
+
+/** A decision before it is tied to the image string as written. */
+type Decided = Omit<ImageDecision, 'image' | 'mutatedImage'>;
+/** A decision on a canonical reference, shared by every spelling of it in one request. */
+type ReferenceDecision = Decided & { readonly mutate: boolean };
+
+/** A tag resolved to its digest, or the digest given. */
+interface Target extends WitnessTarget {
+  readonly ref: ImageReference;
+}
+
+/**
+ * Memory for one request: each tag is resolved once, each digest's signatures read once, each
+ * witness checked once per (digest, tag), however many containers and policies ask.
+ */
+class Session {
+  readonly heads = new Map<string, Promise<ManifestHead | undefined>>();
+  readonly signatures = new Map<string, Promise<LoadedSignatures>>();
+  readonly witnesses = new Map<string, Promise<WitnessResult>>();
+}
+
+const memo = <V>(map: Map<string, Promise<V>>, key: string, work: () => Promise<V>): Promise<V> => {
+  let pending = map.get(key);
+  if (pending === undefined) {
+    pending = work();
+    map.set(key, pending);
+  }
+  return pending;
+};
+
+/** Verifies images against the configured policies. Build one per configuration and keep it. */
+export class ImageVerifier {
+  readonly policies: PolicySet;
+  private readonly settings: AdmissionSettings;
+  private readonly witnesses: ReadonlyMap<string, Witness>;
+  private readonly excluded: ReadonlySet<string>;
+  private readonly cache: TtlLruCache<PolicyResult>;
+  private readonly evaluations = new SingleFlight<PolicyResult>();
+  private readonly loads = new SingleFlight<LoadedSignatures>();
+  private readonly loaderOptions: SignatureLoaderOptions;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: ImageVerifierDeps) {
+    const { config } = deps;
+    this.policies = new PolicySet(config.policies, config.witnesses);
+    this.settings = config.admission;
+    this.witnesses = new Map(config.witnesses.map((w) => [w.name, w]));
+    this.excluded = new Set(config.admission.excludeNamespaces);
+    this.cache = new TtlLruCache(
+      config.admission.cacheTtlSeconds * 1000,
+      config.admission.cacheMaxEntries,
+      deps.now,
+    );
+    this.loaderOptions = { ...DEFAULT_SIGNATURE_LOADER_OPTIONS, ...deps.signatures };
+    this.logger = deps.logger ?? silentLogger;
+  }
+
+  /** True for Kubernetes namespaces admitted without any check (`admission.excludeNamespaces`). */
+  isExcluded(namespace: string | undefined): boolean {
+    return namespace !== undefined && this.excluded.has(namespace);
+  }
+
+  /** Forgets every cached result (after a key rotation, say). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /** Decides one image. */
+  async verify(image: string, scope: VerifyScope = {}, field = 'image'): Promise<ImageDecision> {
+    const decisions = await this.verifyAll([{ image, field }], scope);
+    return decisions.get(image) as ImageDecision;
+  }
+
+  /**
+   * Decides every distinct image of a request, in parallel, sharing tag resolutions, signature
+   * reads and witness checks. The map is keyed by the image string as given.
+   */
+  async verifyAll(
+    images: readonly ImageRequest[],
+    scope: VerifyScope = {},
+  ): Promise<Map<string, ImageDecision>> {
+    const session = new Session();
+    const distinct = new Map<string, ImageRequest>();
+    for (const request of images) if (!distinct.has(request.image)) distinct.set(request.image, request);
+    // Two spellings of one reference (`nginx`, `docker.io/library/nginx:latest`) share the work.
+    const byReference = new Map<string, Promise<ReferenceDecision>>();
+    const entries = await Promise.all(
+      [...distinct.values()].map(async ({ image, field }): Promise<[string, ImageDecision]> => {
+        try {
+          return [image, await this.decide(image, field, scope, session, byReference)];
+        } catch (err) {
+          // A bug must not admit anything.
+          this.logger.error('verification failed unexpectedly', { image, cause: describeError(err) });
+          return [
+            image,
+            this.imageLevel(
+              image,
+              undefined,
+              scope,
+              'deny',
+              reason({ code: 'INTERNAL_ERROR', detail: describeError(err) }),
+            ),
+          ];
+        }
+      }),
+    );
+    return new Map(entries);
+  }
+
+  private async decide(
+    image: string,
+    field: string,
+    scope: VerifyScope,
+    session: Session,
+    byReference: Map<string, Promise<ReferenceDecision>>,
+  ): Promise<ImageDecision> {
+    if (this.isExcluded(scope.namespace)) {
+      return {
+        ...this.imageLevel(image, undefined, scope, 'allow', undefined),
+        message: `namespace ${scope.namespace} is excluded`,
+      };
+    }
+    let ref: ImageReference;
+    try {
+      ref = parseReference(image, field);
+    } catch (err) {
+      return this.imageLevel(image, undefined, scope, 'deny', reasonFromError(err, { field }));
+    }
+    const key = formatReference(ref);
+    const shared = await memo(byReference, key, () => this.decideReference(ref, scope, session));
+    const { mutate, ...decision } = shared;
+    return {
+      ...decision,
+      image,
+      mutatedImage:
+        mutate && decision.allowed && decision.digest !== undefined
+          ? `${image}@${decision.digest}`
+          : undefined,
+    };
+  }
+
+  private async decideReference(
+    ref: ImageReference,
+    scope: VerifyScope,
+    session: Session,
+  ): Promise<ReferenceDecision> {
+    const reference = formatReference(ref);
+    const selection = { cluster: scope.cluster ?? '', namespace: scope.namespace ?? '' };
+    // The host check first: an uncovered registry is never contacted, whatever follows.
+    const selected = this.policies.coversHost(ref.registry) ? this.policies.select(selection, ref) : [];
+    if (selected.length === 0) return { ...this.noMatchingPolicy(reference, ref, scope), mutate: false };
+
+    let target: Target | undefined;
+    let failure: Reason | undefined;
+    if (ref.digest !== undefined) {
+      // A digest reference is what runs: never re-resolved.
+      target = { ref, digest: ref.digest, tag: undefined };
+    } else {
+      const tag = ref.tag ?? 'latest';
+      try {
+        const head = await memo(session.heads, reference, () =>
+          this.deps.registries.client(ref.registry).headManifest(ref.repository, tag),
+        );
+        if (head === undefined) failure = reason({ code: 'IMAGE_NOT_FOUND', image: reference });
+        else target = { ref, digest: head.digest, tag };
+      } catch (err) {
+        failure = reasonFromError(err);
+      }
+    }
+
+    const results = await Promise.all(
+      selected.map((policy) =>
+        target !== undefined
+          ? this.evaluate(policy, target, session)
+          : Promise.resolve(this.failed(policy, failure as Reason, [])),
+      ),
+    );
+    // Only tag references are pinned; a digest reference already says exactly what runs.
+    const mutate = ref.digest === undefined && selected.some((p) => p.policy.mutateDigest);
+    return { ...this.combine(reference, target?.digest, scope, results), mutate };
+  }
+
+  /** A policy's result on a resolved image: from the cache, from a verification in flight, or fresh. */
+  private async evaluate(policy: CompiledPolicy, target: Target, session: Session): Promise<PolicyResult> {
+    const key = `${policy.hash}|${repositoryName(target.ref)}@${target.digest}|${target.tag ?? ''}`;
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return { ...cached, cached: true };
+    return this.evaluations.run(key, async () => {
+      let result: PolicyResult;
+      try {
+        result = await this.evaluateUncached(policy, target, session);
+      } catch (err) {
+        result = this.failed(policy, reason({ code: 'INTERNAL_ERROR', detail: describeError(err) }), []);
+      }
+      // Only successes are remembered: a failure is checked again on the next request.
+      if (result.verified) this.cache.set(key, result);
+      return result;
+    });
+  }
+
+  private async evaluateUncached(
+    policy: CompiledPolicy,
+    target: Target,
+    session: Session,
+  ): Promise<PolicyResult> {
+    const { ref, digest } = target;
+    const where = `${repositoryName(ref)}@${digest}`;
+    let signatures: LoadedSignatures;
+    try {
+      signatures = await memo(session.signatures, where, () =>
+        this.loads.run(where, () =>
+          loadSignatures(
+            this.deps.registries.client(ref.registry),
+            ref.repository,
+            digest,
+            this.loaderOptions,
+          ),
+        ),
+      );
+    } catch (err) {
+      return this.failed(policy, reasonFromError(err), []);
+    }
+    const sets: AttestorSetResult[] = await Promise.all(
+      policy.policy.attestors.map(async (set) => {
+        const witnesses = await Promise.all(
+          set.witnesses.map((name) =>
+            memo(session.witnesses, `${name}|${where}|${target.tag ?? ''}`, () =>
+              this.checkWitness(name, signatures, target),
+            ),
+          ),
+        );
+        const valid = witnesses.filter((w) => w.valid).length;
+        return { count: set.count, valid, passed: valid >= set.count, witnesses };
+      }),
+    );
+    const failing = sets.find((s) => !s.passed);
+    if (failing === undefined) {
+      return {
+        policy: policy.policy.name,
+        mode: policy.policy.mode,
+        failurePolicy: policy.policy.failurePolicy,
+        verified: true,
+        effect: 'pass',
+        reason: undefined,
+        attestors: sets,
+        cached: false,
+      };
+    }
+    return this.failed(policy, setReason(failing), sets);
+  }
+
+  private checkWitness(name: string, signatures: LoadedSignatures, target: Target): Promise<WitnessResult> {
+    const witness = this.witnesses.get(name);
+    if (witness === undefined) {
+      // The config loader rejects unknown witnesses; a hand-built config may not have.
+      return Promise.resolve({
+        witness: name,
+        valid: false,
+        reason: reason({
+          code: 'KEY_UNAVAILABLE',
+          witness: name,
+          keyCode: 'WITNESS_UNKNOWN',
+          detail: 'no witness of that name is configured',
+        }),
+        signature: undefined,
+      });
+    }
+    return checkWitness(witness, this.deps.keys, signatures, target);
+  }
+
+  /** A policy that did not verify, and what that means under its mode and failure policy. */
+  private failed(policy: CompiledPolicy, why: Reason, attestors: readonly AttestorSetResult[]): PolicyResult {
+    const { mode, failurePolicy, name } = policy.policy;
+    const effect: PolicyEffect =
+      isOperationalFailure(why) && failurePolicy === 'allow' ? 'warn' : mode === 'audit' ? 'warn' : 'deny';
+    return {
+      policy: name,
+      mode,
+      failurePolicy,
+      verified: false,
+      effect,
+      reason: why,
+      attestors,
+      cached: false,
+    };
+  }
+
+  private combine(
+    reference: string,
+    digest: string | undefined,
+    scope: VerifyScope,
+    results: readonly PolicyResult[],
+  ): Decided {
+    const denied = results.filter((r) => r.effect === 'deny');
+    const warned = results.filter((r) => r.effect === 'warn');
+    const verdict: Verdict = denied.length > 0 ? 'deny' : warned.length > 0 ? 'warn' : 'allow';
+    const warnings = warned.map((r) => {
+      const code = r.reason?.code ?? 'UNVERIFIED';
+      return r.mode === 'audit'
+        ? warningText(`signet audit: policy ${r.policy} would deny `, reference, `: ${code}`)
+        : warningText(`signet: policy ${r.policy} admitted `, reference, ` unverified: ${code}`);
+    });
+    const first = denied[0] ?? warned[0];
+    const message =
+      first === undefined
+        ? `verified by ${results.map((r) => `policy "${r.policy}"`).join(', ')}`
+        : denied.length > 0
+          ? denied.map((r) => `policy "${r.policy}": ${r.reason?.message ?? 'not verified'}`).join('; ')
+          : `admitted with warnings: ${warned.map((r) => `policy "${r.policy}" (${r.mode}): ${r.reason?.message ?? 'not verified'}`).join('; ')}`;
+    const decision = {
+      reference,
+      digest,
+      namespace: scope.namespace,
+      cluster: scope.cluster,
+      allowed: verdict !== 'deny',
+      verdict,
+      reason: first?.reason,
+      message,
+      policies: results,
+      warnings,
+    };
+    if (verdict !== 'allow') {
+      this.logger.info(verdict === 'deny' ? 'image denied' : 'image admitted with warnings', {
+        image: reference,
+        digest,
+        namespace: scope.namespace,
+        cluster: scope.cluster,
+        policies: (verdict === 'deny' ? denied : warned).map((r) => r.policy),
+        code: first?.reason?.code,
+      });
+    }
+    return decision;
+  }
+
+  private noMatchingPolicy(reference: string, ref: ImageReference, scope: VerifyScope): Decided {
+    const why = reason({ code: 'NO_MATCHING_POLICY', image: repositoryName(ref) });
+    switch (this.settings.noMatchingPolicy) {
+      case 'deny':
+        return { ...this.imageLevel(reference, reference, scope, 'deny', why) };
+      case 'allow':
+        return {
+          ...this.imageLevel(reference, reference, scope, 'allow', why),
+          message: `${why.message}; admitted (noMatchingPolicy: allow)`,
+        };
+      case 'warn':
+        return {
+          ...this.imageLevel(reference, reference, scope, 'warn', why),
+          message: `${why.message}; admitted with a warning (noMatchingPolicy: warn)`,
+          warnings: [warningText('signet: no policy covers ', reference, '; admitted unverified')],
+        };
+    }
+  }
+
+  /** A decision made before any policy ran (excluded namespace, bad reference, no policy, a bug). */
+  private imageLevel(
+    image: string,
+    reference: string | undefined,
+    scope: VerifyScope,
+    verdict: Verdict,
+    why: Reason | undefined,
+  ): ImageDecision {
+    return {
+      image,
+      reference,
+      digest: undefined,
+      namespace: scope.namespace,
+      cluster: scope.cluster,
+      allowed: verdict !== 'deny',
+      verdict,
+      reason: why,
+      message: why?.message ?? 'admitted',
+      policies: [],
+      warnings: [],
+      mutatedImage: undefined,
+    };
+  }
+}
+
+/**
+ * The reason an attestor set failed. An operational failure (a key or registry error) that could
+ * account for the missing witnesses is reported as such, so `failurePolicy` applies to it; a
+ * single witness speaks for itself; witnesses that all failed the same way share their reason;
+ * otherwise the count is what failed.
+ */
+export function setReason(set: AttestorSetResult): Reason {
+  const failing = set.witnesses.filter((w) => !w.valid && w.reason !== undefined);
+  const reasons = failing.map((w) => w.reason as Reason);
+  const operational = reasons.filter((r) => isOperationalFailure(r));
+  const firstOperational = operational[0];
+  if (firstOperational !== undefined && set.valid + operational.length >= set.count) return firstOperational;
+  const first = reasons[0];
+  if (first !== undefined && set.valid === 0 && reasons.every((r) => r.code === first.code)) return first;
+  return reason({
+    code: 'INSUFFICIENT_WITNESSES',
+    required: set.count,
+    valid: set.valid,
+    witnesses: set.witnesses.map((w) => ({
+      witness: w.witness,
+      code: w.valid ? 'VALID' : (w.reason?.code ?? 'INTERNAL_ERROR'),
+    })),
+  });
+}
