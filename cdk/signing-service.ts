@@ -1,0 +1,529 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct, type IConstruct } from 'constructs';
+import { SIGNATURE_ARTIFACT_TYPES } from '../lib/cosign/signature-manifest';
+import {
+  STANDARD_PARAMETER_BYTES,
+  planDeployment,
+  type DeploymentPlan,
+  type KeySource,
+  type WitnessKeyProps,
+} from './plan';
+import { SignetFunction } from './signet-function';
+
+export type { WitnessKeyProps, WitnessKeySpec } from './plan';
+
+/** How a `SigningService` is deployed. */
+export interface SigningServiceProps {
+  /**
+   * Path of Signet's YAML configuration. It is parsed at synth (an invalid file fails `cdk synth`
+   * with the configuration's own errors) and stored verbatim in an SSM String parameter that the
+   * functions read at cold start and re-read every `configTtl`.
+   */
+  readonly configFile: string;
+  /**
+   * The KMS key of each `awskms://` witness, by witness name: `{ keySpec }` creates an asymmetric
+   * SIGN_VERIFY key (carrying the alias the configuration names), `{ existingKeyArn }` uses one.
+   * A witness the configuration names by key ARN or key id needs no entry.
+   */
+  readonly keys?: Readonly<Record<string, WitnessKeyProps>>;
+  /** ECR repository names whose pushes are signed (and whose images the verifier may read). */
+  readonly repositories?: readonly string[];
+  /** Registry namespaces (first path segment, `team-a` for `team-a/app`) covered as a whole. */
+  readonly registryNamespaces?: readonly string[];
+  /** The bus that receives `Image Signed` / `Image Signing Failed`; default a new bus. */
+  readonly eventBus?: events.IEventBus;
+  /** Actions of every alarm (an SNS topic action, say); default none. */
+  readonly alarmActions?: readonly cloudwatch.IAlarmAction[];
+  /**
+   * The verify endpoint's token (string secret). Default: a new secret with a random 48-character
+   * token. Callers send it as `Authorization: Bearer <token>` or as the first path segment
+   * (`<url>/<token>/admission`), for clusters whose apiserver cannot send headers (EKS).
+   * An existing secret must hold the token as plain text, be imported by its complete ARN
+   * (`Secret.fromSecretCompleteArn`, which the grant names exactly) and use the AWS managed key.
+   */
+  readonly tokenSecret?: secretsmanager.ISecret;
+  /** How long a function keeps a configuration before looking for a new version; default 60 s. */
+  readonly configTtl?: Duration;
+  /** p99 verify duration above which the latency alarm fires; default 2 s (webhooks time out at 10 s). */
+  readonly verifyLatencyThreshold?: Duration;
+  /**
+   * Registry host written into signatures instead of `<account>.dkr.ecr.<region>.amazonaws.com`
+   * (e.g. the dual-stack `<account>.dkr-ecr.<region>.on.aws` your clusters pull from).
+   */
+  readonly registryHost?: string;
+}
+
+// Lambda's own retries of a failed signing event (the maximum), and how long an event may wait.
+const SIGN_RETRY_ATTEMPTS = 2;
+const SIGN_MAX_EVENT_AGE = Duration.hours(6);
+const DEFAULT_CONFIG_TTL = Duration.seconds(60);
+
+/** ECR actions that push a signature manifest and its blobs into a repository. */
+export const ECR_PUSH_ACTIONS = [
+  'ecr:BatchGetImage',
+  'ecr:BatchCheckLayerAvailability',
+  'ecr:InitiateLayerUpload',
+  'ecr:UploadLayerPart',
+  'ecr:CompleteLayerUpload',
+  'ecr:PutImage',
+  'ecr:GetDownloadUrlForLayer',
+];
+/** ECR actions that read manifests and blobs. */
+export const ECR_READ_ACTIONS = [
+  'ecr:BatchGetImage',
+  'ecr:GetDownloadUrlForLayer',
+  'ecr:BatchCheckLayerAvailability',
+];
+export const KMS_SIGN_ACTIONS = ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey'];
+export const KMS_VERIFY_ACTIONS = ['kms:GetPublicKey', 'kms:DescribeKey'];
+
+/** Tags cosign gives signatures, attestations and SBOMs: `sha256-<hex>.sig` and so on. */
+export const SIGNATURE_TAG_SUFFIXES = ['.sig', '.att', '.sbom'];
+/** Prefixes of every artifact type Signet treats as a signature artifact. */
+export const SIGNATURE_ARTIFACT_PREFIXES = signatureArtifactPrefixes();
+
+/**
+ * Signet on AWS: ECR pushes (EventBridge) → the sign function (KMS, cosign signatures written back
+ * to ECR, `Image Signed` events) and a verify endpoint (Lambda Function URL) answering Kubernetes
+ * admission reviews, both driven by one configuration file.
+ */
+export class SigningService extends Construct {
+  readonly plan: DeploymentPlan;
+  readonly signFunction: SignetFunction;
+  readonly failureFunction: SignetFunction;
+  readonly verifyFunction: SignetFunction;
+  readonly webhookUrl: lambda.FunctionUrl;
+  readonly eventBus: events.IEventBus;
+  readonly pushRule: events.Rule;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly configParameter: ssm.StringParameter;
+  readonly tokenSecret: secretsmanager.ISecret;
+  /** The KMS key of each witness the deployment uses or creates. */
+  readonly keys: ReadonlyMap<string, kms.IKey>;
+  readonly alarms: {
+    readonly signFailures: cloudwatch.Alarm;
+    readonly deadLetters: cloudwatch.Alarm;
+    readonly verifyErrors: cloudwatch.Alarm;
+    readonly verifyLatency: cloudwatch.Alarm;
+  };
+
+  constructor(scope: Construct, id: string, props: SigningServiceProps) {
+    super(scope, id);
+    this.plan = planDeployment({
+      configFile: props.configFile,
+      keys: props.keys,
+      repositories: props.repositories,
+      registryNamespaces: props.registryNamespaces,
+      isToken: (value) => Token.isUnresolved(value),
+    });
+    const plan = this.plan;
+    for (const warning of plan.warnings) Validations.of(this).addWarning(warning.id, warning.message);
+
+    const ttlSeconds = String((props.configTtl ?? DEFAULT_CONFIG_TTL).toSeconds());
+    this.configParameter = new ssm.StringParameter(this, 'Config', {
+      description: `Signet configuration (${props.configFile})`,
+      stringValue: plan.configText,
+      tier:
+        Buffer.byteLength(plan.configText, 'utf8') > STANDARD_PARAMETER_BYTES
+          ? ssm.ParameterTier.ADVANCED
+          : ssm.ParameterTier.STANDARD,
+    });
+    this.eventBus =
+      props.eventBus ??
+      new events.EventBus(this, 'Bus', { description: 'Signet: Image Signed / Image Signing Failed' });
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.tokenSecret =
+      props.tokenSecret ??
+      new secretsmanager.Secret(this, 'VerifyToken', {
+        description: 'Signet verify endpoint token (Authorization: Bearer, or first path segment)',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      });
+    this.keys = this.createKeys(plan.keys);
+
+    const common = {
+      SIGNET_CONFIG_PARAMETER: this.configParameter.parameterName,
+      SIGNET_CONFIG_TTL_SECONDS: ttlSeconds,
+      ...(props.registryHost !== undefined ? { SIGNET_ECR_REGISTRY_HOST: props.registryHost } : {}),
+    };
+
+    this.failureFunction = new SignetFunction(this, 'Failure', {
+      entry: 'failure',
+      description:
+        'Signet: keeps failed push events in the dead-letter queue and announces Image Signing Failed',
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      environment: {
+        SIGNET_EVENT_BUS: this.eventBus.eventBusArn,
+        SIGNET_DLQ_URL: this.deadLetterQueue.queueUrl,
+        ...(props.registryHost !== undefined ? { SIGNET_ECR_REGISTRY_HOST: props.registryHost } : {}),
+      },
+      retryAttempts: 2,
+      // If this function cannot finish either, Lambda writes the sign function's invocation
+      // record (whose requestPayload is the original event) to the same queue.
+      deadLetterQueue: this.deadLetterQueue,
+    });
+
+    this.signFunction = new SignetFunction(this, 'Sign', {
+      entry: 'sign',
+      description: 'Signet: signs pushed ECR images with KMS (cosign format)',
+      // Registry and KMS calls retry with backoff inside; a stuck event should still end in time
+      // for Lambda's own retries.
+      timeout: Duration.minutes(2),
+      memorySize: 512,
+      environment: { ...common, SIGNET_EVENT_BUS: this.eventBus.eventBusArn },
+      retryAttempts: SIGN_RETRY_ATTEMPTS,
+      maxEventAge: SIGN_MAX_EVENT_AGE,
+      onFailure: new destinations.LambdaDestination(this.failureFunction.function, { responseOnly: false }),
+    });
+
+    this.verifyFunction = new SignetFunction(this, 'Verify', {
+      entry: 'verify',
+      description: 'Signet: Kubernetes admission and verify endpoint',
+      // The apiserver gives a webhook 10 s by default; answering later helps nobody.
+      timeout: Duration.seconds(10),
+      memorySize: 1024,
+      environment: { ...common, SIGNET_TOKEN_SECRET: this.tokenSecret.secretArn },
+    });
+    // Auth type NONE on purpose: the apiserver calls webhooks with a plain HTTPS client that
+    // cannot SigV4-sign requests (AWS_IAM auth would reject every admission review). Requests
+    // are authenticated by the handler instead: Signet's token as a bearer header or secret path.
+    this.webhookUrl = this.verifyFunction.function.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.NONE,
+      invokeMode: lambda.InvokeMode.BUFFERED,
+    });
+
+    this.pushRule = new events.Rule(this, 'PushRule', {
+      description: 'Signet: ECR pushes to sign (signature artifacts filtered out)',
+      // ECR sends its events to the account's default bus.
+      eventPattern: pushEventPattern(plan),
+    });
+    this.pushRule.addTarget(
+      new targets.LambdaFunction(this.signFunction.function, {
+        // Only when EventBridge cannot invoke the function at all; the body is the event itself.
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(6),
+      }),
+    );
+
+    this.grant(plan);
+    this.acknowledgeNagFindings(plan, props.tokenSecret === undefined);
+    this.alarms = this.createAlarms(props);
+    this.createOutputs();
+  }
+
+  private createKeys(sources: ReadonlyMap<string, KeySource>): Map<string, kms.IKey> {
+    const scope = new Construct(this, 'Keys');
+    const keys = new Map<string, kms.IKey>();
+    for (const [witness, source] of sources) {
+      switch (source.$case) {
+        case 'create':
+          keys.set(
+            witness,
+            new kms.Key(scope, witness, {
+              description: `Signet witness "${witness}"`,
+              keySpec: kms.KeySpec[source.spec],
+              keyUsage: kms.KeyUsage.SIGN_VERIFY,
+              alias: source.alias,
+              // Signatures outlive stacks: deleting the key would orphan every one of them.
+              removalPolicy: RemovalPolicy.RETAIN,
+            }),
+          );
+          break;
+        case 'arn':
+          keys.set(witness, kms.Key.fromKeyArn(scope, witness, source.arn));
+          break;
+        case 'keyId':
+          keys.set(
+            witness,
+            kms.Key.fromKeyArn(
+              scope,
+              witness,
+              Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: source.keyId }),
+            ),
+          );
+          break;
+      }
+    }
+    return keys;
+  }
+
+  private grant(plan: DeploymentPlan): void {
+    const stack = Stack.of(this);
+    const repositoryArns = [
+      ...plan.coverage.repositories.map((name) =>
+        stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: name }),
+      ),
+      ...plan.coverage.namespaces.map((ns) =>
+        stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${ns}/*` }),
+      ),
+    ];
+    const keyArns = (witnesses: readonly string[]) =>
+      witnesses.map((w) => this.keys.get(w)?.keyArn).filter((arn): arn is string => arn !== undefined);
+    const readConfig = new iam.PolicyStatement({
+      actions: ['ssm:GetParameter'],
+      resources: [this.configParameter.parameterArn],
+    });
+    // GetAuthorizationToken is account-wide in IAM: it supports no resource-level permissions.
+    const ecrToken = new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] });
+
+    const sign = this.signFunction.role;
+    sign.addToPrincipalPolicy(readConfig);
+    sign.addToPrincipalPolicy(ecrToken);
+    sign.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ECR_PUSH_ACTIONS, resources: repositoryArns }),
+    );
+    const signKeys = keyArns(plan.signingWitnesses);
+    if (signKeys.length > 0) {
+      sign.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KMS_SIGN_ACTIONS, resources: signKeys }));
+    }
+    sign.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] }),
+    );
+
+    const failure = this.failureFunction.role;
+    failure.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] }),
+    );
+    failure.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }),
+    );
+
+    const verify = this.verifyFunction.role;
+    verify.addToPrincipalPolicy(readConfig);
+    verify.addToPrincipalPolicy(ecrToken);
+    verify.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ECR_READ_ACTIONS, resources: repositoryArns }),
+    );
+    const verifyKeys = keyArns(plan.verifyWitnesses);
+    if (verifyKeys.length > 0) {
+      verify.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: KMS_VERIFY_ACTIONS, resources: verifyKeys }),
+      );
+    }
+    verify.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.tokenSecret.secretArn],
+      }),
+    );
+  }
+
+  /**
+   * The AWS Solutions (cdk-nag) findings this design accepts, each with its reason. Resource ids
+   * are rendered the way cdk-nag renders them, so an acknowledgement covers exactly one grant.
+   */
+  private acknowledgeNagFindings(plan: DeploymentPlan, createdSecret: boolean): void {
+    // Qualified by the plugin name, as cdk-nag reports them ("AwsSolutions::<rule>[<finding>]").
+    const ack = (scope: IConstruct, id: string, reason: string) =>
+      Validations.of(scope).acknowledge({ id: `AwsSolutions::${id}`, reason });
+    const functions = [this.signFunction, this.failureFunction, this.verifyFunction];
+    for (const fn of functions) {
+      ack(
+        fn.function,
+        'AwsSolutions-L1',
+        'Pinned to nodejs22.x on purpose: the bundle targets node22 and is tested there; moving to a newer runtime is a deliberate, tested change rather than an implicit upgrade.',
+      );
+    }
+    ack(
+      this.failureFunction.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'xray:PutTraceSegments/PutTelemetryRecords (tracing ACTIVE) support no resource-level permissions.',
+    );
+    for (const fn of [this.signFunction, this.verifyFunction]) {
+      ack(
+        fn.role,
+        'AwsSolutions-IAM5[Resource::*]',
+        'Only actions without resource-level permissions: ecr:GetAuthorizationToken (account-wide by design) and xray:PutTraceSegments/PutTelemetryRecords (tracing ACTIVE).',
+      );
+    }
+    ack(
+      this.signFunction.role,
+      `AwsSolutions-IAM5[Resource::${nagResource(this, this.failureFunction.function.functionArn)}:*]`,
+      'Lambda grants its on-failure destination lambda:InvokeFunction on the failure function and its versions (ARN:*); it is the one function.',
+    );
+    for (const namespace of plan.coverage.namespaces) {
+      const arn = Stack.of(this).formatArn({
+        service: 'ecr',
+        resource: 'repository',
+        resourceName: `${namespace}/*`,
+      });
+      for (const fn of [this.signFunction, this.verifyFunction]) {
+        ack(
+          fn.role,
+          `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
+          `Registry namespace "${namespace}" is configured as covered: every repository under ${namespace}/, which may be created after deployment.`,
+        );
+      }
+    }
+    if (createdSecret) {
+      ack(
+        this.tokenSecret,
+        'AwsSolutions-SMG4',
+        'The token is also configured in Kubernetes webhook configurations; rotating it is a coordinated manual change (docs/aws.md), which automatic rotation would break.',
+      );
+    }
+  }
+
+  private createAlarms(props: SigningServiceProps): SigningService['alarms'] {
+    const fiveMinutes = Duration.minutes(5);
+    const verifyFn = this.verifyFunction.function;
+    const alarms = {
+      signFailures: new cloudwatch.Alarm(this, 'SignFailures', {
+        alarmDescription: 'Signet: signing attempts failed (Lambda retries them; see the sign function logs)',
+        metric: this.signFunction.function.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      deadLetters: new cloudwatch.Alarm(this, 'DeadLetterDepth', {
+        alarmDescription:
+          'Signet: pushes that were never signed wait in the dead-letter queue (signet replay)',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: fiveMinutes,
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      verifyErrors: new cloudwatch.Alarm(this, 'VerifyErrors', {
+        alarmDescription: 'Signet: the verify endpoint crashed or answered 5xx (admission fails closed)',
+        metric: new cloudwatch.MathExpression({
+          expression: 'FILL(errors, 0) + FILL(url5xx, 0)',
+          usingMetrics: {
+            errors: verifyFn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+            url5xx: verifyFn.metric('Url5xxCount', { period: fiveMinutes, statistic: 'Sum' }),
+          },
+          period: fiveMinutes,
+          label: 'verify errors',
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      verifyLatency: new cloudwatch.Alarm(this, 'VerifyLatency', {
+        alarmDescription: 'Signet: p99 verify duration is high (the apiserver times webhooks out)',
+        metric: verifyFn.metricDuration({ period: fiveMinutes, statistic: 'p99' }),
+        threshold: (props.verifyLatencyThreshold ?? Duration.seconds(2)).toMilliseconds(),
+        evaluationPeriods: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    };
+    for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...(props.alarmActions ?? []));
+    return alarms;
+  }
+
+  private createOutputs(): void {
+    new CfnOutput(this, 'WebhookUrl', {
+      description: 'Signet verify endpoint (POST /admission, /admission/<cluster>, /verify; GET /healthz)',
+      value: this.webhookUrl.url,
+    });
+    new CfnOutput(this, 'TokenSecretArn', {
+      description: 'Secrets Manager secret holding the verify endpoint token',
+      value: this.tokenSecret.secretArn,
+    });
+    new CfnOutput(this, 'EventBusArn', {
+      description: 'Where Image Signed events go',
+      value: this.eventBus.eventBusArn,
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'Failed push events (signet replay)',
+      value: this.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'ConfigParameterName', { value: this.configParameter.parameterName });
+    for (const [witness, key] of this.keys) {
+      new CfnOutput(this, `KeyArn${outputIdOf(witness)}`, {
+        description: `KMS key of witness "${witness}" (signet keys export ${witness})`,
+        value: key.keyArn,
+      });
+    }
+  }
+}
+
+/**
+ * The EventBridge pattern of pushes to sign: successful ECR pushes to the covered repositories,
+ * without cosign signature/attestation/SBOM tags and without Sigstore, in-toto, DSSE or Notary
+ * artifact types. A push by digest has an empty `image-tag`, which `anything-but` matches; the
+ * `exists: false` alternatives keep events that leave a field out. The function checks all of
+ * this again (a filter here only saves invocations).
+ */
+export function pushEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
+  return {
+    source: ['aws.ecr'],
+    detailType: ['ECR Image Action'],
+    detail: {
+      'action-type': ['PUSH'],
+      result: ['SUCCESS'],
+      'repository-name': [
+        ...plan.coverage.repositories,
+        ...plan.coverage.namespaces.map((ns) => ({ prefix: `${ns}/` })),
+      ],
+      'image-tag': [{ 'anything-but': { suffix: SIGNATURE_TAG_SUFFIXES } }, { exists: false }],
+      'artifact-media-type': [{ 'anything-but': { prefix: SIGNATURE_ARTIFACT_PREFIXES } }, { exists: false }],
+    },
+  };
+}
+
+function signatureArtifactPrefixes(): string[] {
+  // Families first, then the exact types they do not cover (matching isSignatureArtifactType).
+  const families = [
+    'application/vnd.dev.cosign.',
+    'application/vnd.dev.sigstore.bundle',
+    'application/vnd.in-toto',
+  ];
+  return [
+    ...families,
+    ...SIGNATURE_ARTIFACT_TYPES.filter((type) => !families.some((f) => type.startsWith(f))),
+  ];
+}
+
+/**
+ * A resource ARN as cdk-nag names it in a finding id: intrinsic functions flattened, `Ref` as
+ * `<Name>`, `Fn::GetAtt` as `<Resource.Attribute>`.
+ */
+function nagResource(scope: IConstruct, value: string): string {
+  const visit = (node: unknown): string => {
+    if (node === undefined) return '';
+    if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/\}/g, '>');
+    const object = node as Record<string, unknown>;
+    if (Array.isArray(object['Fn::Join'])) {
+      const [delimiter, items] = object['Fn::Join'] as [string, unknown[]];
+      return items.map(visit).join(delimiter);
+    }
+    if (Array.isArray(object['Fn::GetAtt'])) {
+      const [resource, attribute] = object['Fn::GetAtt'] as [unknown, unknown];
+      return `<${visit(resource)}.${visit(attribute)}>`;
+    }
+    if (object['Ref'] !== undefined) return `<${visit(object['Ref'])}>`;
+    return JSON.stringify(node);
+  };
+  return visit(Stack.of(scope).resolve(value));
+}
+
+/** A CloudFormation-safe logical id fragment for a witness name. */
+function outputIdOf(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter((part) => part !== '')
+    .map((part) => part[0]?.toUpperCase() + part.slice(1))
+    .join('');
+}

@@ -1,0 +1,193 @@
+/**
+ * Signet's configuration inside Lambda. The `SigningService` construct writes the YAML file, as
+ * the user wrote it, into one SSM String parameter; each function reads it at cold start and
+ * looks again at most every `SIGNET_CONFIG_TTL_SECONDS` (default 60), so a `cdk deploy` that
+ * changes only the configuration reaches warm functions within a minute without a cold start.
+ *
+ * The parameter is delivered verbatim (no rewriting at synth) so the text the Lambda parses is
+ * the text `cdk synth` validated, and an error message's line numbers match the user's file.
+ */
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { parseConfig } from '../lib/config/load';
+import type { SignetConfig, SigningRule } from '../lib/config/types';
+import { ConfigError, describeError } from '../lib/core/errors';
+import type { Logger } from '../lib/core/logger';
+
+/** Environment variables the construct sets on every Signet function. */
+export const CONFIG_ENV = {
+  /** Name of the SSM String parameter holding the YAML configuration. */
+  parameter: 'SIGNET_CONFIG_PARAMETER',
+  /** Seconds between checks for a new parameter version (default 60; 0 checks on every event). */
+  ttlSeconds: 'SIGNET_CONFIG_TTL_SECONDS',
+} as const;
+
+export const DEFAULT_CONFIG_TTL_SECONDS = 60;
+
+/** A configuration and whatever a function built from it (a `Signet`, a verifier). */
+export interface Loaded<T> {
+  readonly config: SignetConfig;
+  readonly value: T;
+  /** The SSM parameter version it came from. */
+  readonly version: number | undefined;
+}
+
+/** How a `ParameterConfig` reads and builds. */
+export interface ParameterConfigOptions<T> {
+  readonly parameterName: string;
+  readonly ttlSeconds: number;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  /** Builds what the function runs on; called once per new parameter version. */
+  readonly build: (config: SignetConfig) => T;
+  readonly logger: Logger;
+  /** Relative paths in the configuration resolve against this directory. */
+  readonly baseDir: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly now?: () => number;
+}
+
+/**
+ * The configuration of one Lambda execution environment, cached with a TTL. The first load must
+ * succeed (its error is thrown, so the event is retried); a later refresh that fails (SSM
+ * unreachable, or a parameter edited by hand into an invalid file) keeps the last good
+ * configuration and logs the problem, because signing with the deployed rules beats not signing.
+ */
+export class ParameterConfig<T> {
+  private current: Loaded<T> | undefined;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  private pending: Promise<Loaded<T>> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ParameterConfigOptions<T>) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The current configuration, refreshed when the TTL has passed. */
+  get(): Promise<Loaded<T>> {
+    const current = this.current;
+    if (current !== undefined && this.now() - this.checkedAt < this.options.ttlSeconds * 1000) {
+      return Promise.resolve(current);
+    }
+    this.pending ??= this.refresh().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async refresh(): Promise<Loaded<T>> {
+    const previous = this.current;
+    try {
+      const { text, version } = await this.read();
+      this.checkedAt = this.now();
+      if (previous !== undefined && version !== undefined && version === previous.version) return previous;
+      const config = this.parse(text);
+      const loaded: Loaded<T> = { config, value: this.options.build(config), version };
+      this.current = loaded;
+      this.options.logger.info('configuration loaded', {
+        parameter: this.options.parameterName,
+        version,
+        signingRules: config.signingRules.length,
+        policies: config.policies.length,
+      });
+      return loaded;
+    } catch (error) {
+      if (previous === undefined) throw error;
+      // Keep serving the last good configuration; look again after another TTL.
+      this.checkedAt = this.now();
+      this.options.logger.error('configuration refresh failed; keeping the previous version', {
+        parameter: this.options.parameterName,
+        version: previous.version,
+        cause: describeError(error),
+      });
+      return previous;
+    }
+  }
+
+  /** Parses the text; errors keep their code and issues and name the parameter. */
+  private parse(text: string): SignetConfig {
+    try {
+      // No `source`: it is a file path, and this text comes from a parameter.
+      return parseConfig(text, { baseDir: this.options.baseDir, env: this.options.env ?? process.env });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError(error.code, `SSM parameter ${this.options.parameterName}: ${error.message}`, {
+        cause: error,
+        issues: error.issues,
+      });
+    }
+  }
+
+  private async read(): Promise<{ text: string; version: number | undefined }> {
+    const name = this.options.parameterName;
+    let out;
+    try {
+      out = await this.options.ssm.send(new GetParameterCommand({ Name: name }));
+    } catch (error) {
+      throw new ConfigError(
+        'CONFIG_UNREADABLE',
+        `cannot read the configuration parameter ${name}: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    const text = out.Parameter?.Value;
+    if (text === undefined) {
+      throw new ConfigError('CONFIG_UNREADABLE', `the configuration parameter ${name} has no value`);
+    }
+    return { text, version: out.Parameter?.Version };
+  }
+}
+
+/** The TTL from the environment: a non-negative number of seconds, else the default. */
+export function configTtlSeconds(env: NodeJS.ProcessEnv): number {
+  const raw = env[CONFIG_ENV.ttlSeconds];
+  if (raw === undefined || raw.trim() === '') return DEFAULT_CONFIG_TTL_SECONDS;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${CONFIG_ENV.ttlSeconds} must be a number of seconds (0 or more), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+/** A required environment variable; a missing one is a deployment mistake, named in the error. */
+export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `environment variable ${name} is not set (the SigningService construct sets it)`,
+    );
+  }
+  return value.trim();
+}
+
+/** A signing rule the Lambda cannot run, and why. */
+export interface UnusableRule {
+  readonly rule: string;
+  readonly witness: string;
+  readonly reason: string;
+}
+
+/**
+ * The configuration as the sign Lambda runs it: rules whose witness is not an AWS KMS key are
+ * left out. A `file://` private key lives on the developer's machine, not in the function (and
+ * private keys never go into SSM), so those rules stay with `signet serve`; the construct warns
+ * about each of them at synth time.
+ */
+export function kmsSigningOnly(config: SignetConfig): { config: SignetConfig; unusable: UnusableRule[] } {
+  const kind = new Map(config.witnesses.map((w) => [w.name, w.key.$case]));
+  const usable: SigningRule[] = [];
+  const unusable: UnusableRule[] = [];
+  for (const rule of config.signingRules) {
+    const keyKind = kind.get(rule.witness);
+    if (keyKind === 'kms') usable.push(rule);
+    else
+      unusable.push({
+        rule: rule.name,
+        witness: rule.witness,
+        reason: `witness "${rule.witness}" has a ${keyKind ?? 'missing'} key; the sign Lambda signs with AWS KMS keys only`,
+      });
+  }
+  return { config: { ...config, signingRules: usable }, unusable };
+}

@@ -1,0 +1,55 @@
+/**
+ * The dead-letter queue's message format, for whoever re-delivers its messages (`signet replay`).
+ *
+ * Every message that Signet itself writes has the original EventBridge `ECR Image Action` event,
+ * unchanged, as its body, and the failure in message attributes; so does every message that
+ * EventBridge writes when it cannot invoke the sign function at all (its target DLQ: attributes
+ * `RULE_ARN`, `TARGET_ARN`, `ERROR_CODE`, `ERROR_MESSAGE`). Only when the failure function itself
+ * exhausts its retries does Lambda write that function's input: the sign function's invocation
+ * record, whose `requestPayload` is the original event. `originalEvent` accepts both.
+ */
+
+/** Message attributes `failure.ts` sets on each message it writes. */
+export const DLQ_ATTRIBUTES = {
+  errorType: 'ErrorType',
+  errorMessage: 'ErrorMessage',
+  condition: 'Condition',
+  attempts: 'ApproximateInvokeCount',
+  requestId: 'RequestId',
+} as const;
+
+/** A Lambda asynchronous-invocation record, as Lambda hands it to an on-failure destination. */
+export interface InvocationRecord {
+  readonly version: string;
+  readonly timestamp: string;
+  readonly requestContext: {
+    readonly requestId: string;
+    readonly functionArn: string;
+    /** `RetriesExhausted` or `EventAgeExceeded`. */
+    readonly condition: string;
+    readonly approximateInvokeCount: number;
+  };
+  /** The event the function was invoked with. */
+  readonly requestPayload: unknown;
+  readonly responseContext?: { readonly statusCode?: number; readonly functionError?: string };
+  /** For a thrown error: `{ errorType, errorMessage, trace }`. */
+  readonly responsePayload?: unknown;
+}
+
+/** True for a Lambda invocation record (as opposed to a bare event). */
+export function isInvocationRecord(value: unknown): value is InvocationRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as { requestContext?: unknown };
+  return (
+    'requestPayload' in value &&
+    typeof record.requestContext === 'object' &&
+    record.requestContext !== null &&
+    'requestId' in record.requestContext
+  );
+}
+
+/** The original event of a dead-letter message body (JSON text). Throws SyntaxError on non-JSON. */
+export function originalEvent(body: string): unknown {
+  const parsed: unknown = JSON.parse(body);
+  return isInvocationRecord(parsed) ? parsed.requestPayload : parsed;
+}

@@ -1,0 +1,104 @@
+/**
+ * What every Signet Lambda shares: the Powertools logger and metrics (one service name, one
+ * namespace), the adapter that lets `lib/` log through Powertools, and publishing Signet's own
+ * events to the configured EventBridge bus.
+ */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import {
+  PutEventsCommand,
+  type EventBridgeClient,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
+import type { Logger } from '../lib/core/logger';
+
+/** `service` in every log line and metric dimension. */
+export const SERVICE_NAME = 'signet';
+/** CloudWatch namespace of Signet's EMF metrics (the construct's alarms use it too). */
+export const METRICS_NAMESPACE = 'Signet';
+/** `source` of the events Signet puts on the bus. */
+export const EVENT_SOURCE = 'signet';
+
+/** Environment variables the construct sets besides the configuration ones. */
+export const FUNCTION_ENV = {
+  /** Name or ARN of the event bus that receives `Image Signed` / `Image Signing Failed`. */
+  eventBus: 'SIGNET_EVENT_BUS',
+  /** URL of the dead-letter queue (failure function). */
+  deadLetterQueue: 'SIGNET_DLQ_URL',
+  /**
+   * Registry host used for ECR pushes instead of `<account>.dkr.ecr.<region>.amazonaws.com`:
+   * for clusters that pull through another name of the same registry (the dual-stack
+   * `<account>.dkr-ecr.<region>.on.aws`), or a local stand-in registry in tests. The payload's
+   * `docker-reference` names this host.
+   */
+  registryHost: 'SIGNET_ECR_REGISTRY_HOST',
+  /** ARN or name of the Secrets Manager secret holding the verify endpoint's bearer token. */
+  tokenSecret: 'SIGNET_TOKEN_SECRET',
+} as const;
+
+/** The detail types Signet puts on the bus. */
+export const DETAIL_TYPES = {
+  signed: 'Image Signed',
+  signingFailed: 'Image Signing Failed',
+} as const;
+
+export const createLogger = (): PowertoolsLogger => new PowertoolsLogger({ serviceName: SERVICE_NAME });
+
+export const createMetrics = (): Metrics =>
+  new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+
+/** `lib/`'s Logger on top of Powertools: the fields become top-level keys of the JSON line. */
+export function libLogger(logger: PowertoolsLogger): Logger {
+  return {
+    debug: (message, fields) => logger.debug(message, fields ?? {}),
+    info: (message, fields) => logger.info(message, fields ?? {}),
+    warn: (message, fields) => logger.warn(message, fields ?? {}),
+    error: (message, fields) => logger.error(message, fields ?? {}),
+  };
+}
+
+/** Putting events on the bus failed (the call, or some of its entries). */
+export class EventPublishError extends Error {
+  override readonly name = 'EventPublishError';
+}
+
+// PutEvents takes at most 10 entries per call.
+const PUT_EVENTS_BATCH = 10;
+
+/**
+ * Puts `details` on `busName` as events of `detailType` from `signet`. Throws EventPublishError
+ * when any entry was not accepted, so the caller's event is retried (consumers of Signet's events
+ * therefore see them at least once, like every EventBridge event).
+ */
+export async function putSignetEvents(
+  client: Pick<EventBridgeClient, 'send'>,
+  busName: string,
+  detailType: string,
+  details: readonly object[],
+): Promise<void> {
+  for (let i = 0; i < details.length; i += PUT_EVENTS_BATCH) {
+    const entries: PutEventsRequestEntry[] = details.slice(i, i + PUT_EVENTS_BATCH).map((detail) => ({
+      Source: EVENT_SOURCE,
+      DetailType: detailType,
+      Detail: JSON.stringify(detail),
+      EventBusName: busName,
+    }));
+    let failed: number;
+    let firstError: string | undefined;
+    try {
+      const out = await client.send(new PutEventsCommand({ Entries: entries }));
+      failed = out.FailedEntryCount ?? 0;
+      const entry = out.Entries?.find((e) => e.ErrorCode !== undefined);
+      firstError = entry === undefined ? undefined : `${entry.ErrorCode}: ${entry.ErrorMessage ?? ''}`;
+    } catch (error) {
+      throw new EventPublishError(`EventBridge PutEvents to ${busName} failed: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    if (failed > 0) {
+      throw new EventPublishError(
+        `EventBridge did not accept ${failed} of ${entries.length} "${detailType}" events on ${busName}${firstError !== undefined ? ` (${firstError})` : ''}`,
+      );
+    }
+  }
+}

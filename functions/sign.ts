@@ -1,0 +1,178 @@
+/**
+ * The sign Lambda: one EventBridge `ECR Image Action` event in (async invocation from the
+ * construct's rule), the pushed digest signed by every matching rule, one `Image Signed` event
+ * per signature out. Runs the same `SigningPipeline` as `signet serve`.
+ *
+ * Failure handling: a push whose signing failed (any rule) makes the handler throw, so Lambda's
+ * asynchronous retries (the construct sets `retryAttempts: 2`) run it again; rules that already
+ * signed find their signature and cost one manifest read. When the retries are exhausted, Lambda
+ * hands the invocation record to `failure.ts` (the on-failure destination), which puts one
+ * `Image Signing Failed` event on the bus and the original event into the dead-letter queue. The
+ * failure event is emitted there and not here because this handler cannot know whether an
+ * attempt is the last one, and consumers want one failure per image, not one per transient
+ * KMS throttle that the next attempt gets past.
+ */
+import type { EventBridgeEvent } from 'aws-lambda';
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { InputError, describeError } from '../lib/core/errors';
+import { parseEcrEvent } from '../lib/events/ecr';
+import type { NormalizedEvents } from '../lib/events/types';
+import { createSignet, type Signet } from '../lib/signet';
+import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
+import { CONFIG_ENV, ParameterConfig, configTtlSeconds, kmsSigningOnly, requireEnv } from './config';
+import {
+  DETAIL_TYPES,
+  FUNCTION_ENV,
+  createLogger,
+  createMetrics,
+  libLogger,
+  putSignetEvents,
+} from './runtime';
+
+/** The detail of an `Image Signed` event (source `signet`). */
+export interface ImageSignedDetail {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag: string | null;
+  readonly rule: string;
+  readonly witness: string;
+  readonly keyId: string | null;
+  readonly algorithm: string;
+  readonly signatureType: string;
+  /** `registry/repository:sha256-<hex>.sig` */
+  readonly signatureRef: string;
+  /** `signed` now, or `already-signed` (a redelivered push whose signature was already there). */
+  readonly status: 'signed' | 'already-signed';
+}
+
+/** What the handler returns (ignored by Lambda for async invocations; useful in tests and logs). */
+export interface SignResult {
+  readonly reports: readonly SigningReport[];
+  readonly ignored: NormalizedEvents['ignored'];
+  /** Set when the event itself was malformed (not retried: another attempt cannot fix it). */
+  readonly invalid?: { readonly field: string; readonly message: string };
+}
+
+/** At least one rule failed for the pushed image; thrown so that Lambda retries the event. */
+export class SigningFailedError extends Error {
+  override readonly name = 'SigningFailedError';
+}
+
+const env = process.env;
+const logger = createLogger();
+const metrics = createMetrics();
+// AWS clients and the configuration live as long as the execution environment.
+const eventBridge = new EventBridgeClient({});
+const busName = requireEnv(env, FUNCTION_ENV.eventBus);
+const registryHost = env[FUNCTION_ENV.registryHost]?.trim() || undefined;
+const signetLogger = libLogger(logger);
+const configuration = new ParameterConfig<Signet>({
+  parameterName: requireEnv(env, CONFIG_ENV.parameter),
+  ttlSeconds: configTtlSeconds(env),
+  ssm: new SSMClient({}),
+  baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
+  logger: signetLogger,
+  build: (config) => {
+    const { config: runnable, unusable } = kmsSigningOnly(config);
+    for (const rule of unusable) logger.warn('signing rule skipped in Lambda', { ...rule });
+    return createSignet(runnable, { logger: signetLogger });
+  },
+});
+// Start reading the configuration during init, when Lambda gives the function a full CPU; a
+// failure here is not fatal: the first event reads it again and reports the error.
+configuration.get().catch(() => undefined);
+
+async function signPush(event: EventBridgeEvent<string, unknown>): Promise<SignResult> {
+  let normalized: NormalizedEvents;
+  try {
+    normalized = parseEcrEvent(event);
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    // Retrying a malformed event cannot help; the rule's pattern makes this a bug to look at.
+    logger.error('invalid ECR event', { field: error.field, cause: error.message, eventId: event.id });
+    metrics.addMetric('InvalidEvents', MetricUnit.Count, 1);
+    return { reports: [], ignored: [], invalid: { field: error.field, message: error.message } };
+  }
+  for (const ignored of normalized.ignored) {
+    logger.info('event ignored', { field: ignored.field, reason: ignored.reason, eventId: event.id });
+    metrics.addMetric('Skipped', MetricUnit.Count, 1);
+  }
+  const { value: signet } = await configuration.get();
+  const reports: SigningReport[] = [];
+  for (const push of normalized.events) {
+    const report = await signet.pipeline.handlePush(
+      registryHost === undefined ? push : { ...push, registry: registryHost },
+    );
+    recordMetrics(report);
+    reports.push(report);
+  }
+
+  // Signatures that exist are announced even when another rule failed: they will not be
+  // written again, and an `already-signed` outcome re-announces one whose event was lost.
+  const signed = reports.flatMap((report) =>
+    report.outcomes.filter((o) => o.status !== 'failed').map((o) => signedDetail(report, o)),
+  );
+  await putSignetEvents(eventBridge, busName, DETAIL_TYPES.signed, signed);
+
+  const failed = reports.filter(reportFailed);
+  if (failed.length > 0) throw new SigningFailedError(failed.map(describeFailure).join('; '));
+  return { reports, ignored: normalized.ignored };
+}
+
+function recordMetrics(report: SigningReport): void {
+  if (report.skipped !== undefined) {
+    metrics.addMetric('Skipped', MetricUnit.Count, 1);
+    return;
+  }
+  const count = (status: RuleOutcome['status']) => report.outcomes.filter((o) => o.status === status).length;
+  metrics.addMetric('Signed', MetricUnit.Count, count('signed'));
+  metrics.addMetric('Skipped', MetricUnit.Count, count('already-signed'));
+  metrics.addMetric('Failed', MetricUnit.Count, count('failed'));
+  metrics.addMetric('SigningLatency', MetricUnit.Milliseconds, report.durationMs);
+}
+
+function signedDetail(report: SigningReport, outcome: RuleOutcome): ImageSignedDetail {
+  return {
+    registry: report.registry,
+    repository: report.repository,
+    digest: outcome.digest,
+    tag: report.tag ?? null,
+    rule: outcome.rule,
+    witness: outcome.witness,
+    keyId: outcome.keyId ?? null,
+    algorithm: outcome.algorithm,
+    signatureType: outcome.signatureType,
+    signatureRef: outcome.signatureRef,
+    status: outcome.status === 'signed' ? 'signed' : 'already-signed',
+  };
+}
+
+function describeFailure(report: SigningReport): string {
+  const failures = report.outcomes
+    .filter((o) => o.status === 'failed')
+    .map((o) =>
+      `rule "${o.rule}" (witness "${o.witness}"): ${o.errorCode ?? 'INTERNAL'} ${o.error ?? ''}`.trim(),
+    );
+  return `signing ${report.image} failed: ${failures.join(', ')}`;
+}
+
+/** The Lambda entry point. */
+export const handler = middy(signPush)
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .use({
+    onError: (request) => {
+      // Logged once here with the event id; the throw stands, so Lambda retries the event.
+      logger.error('sign invocation failed', {
+        eventId: (request.event as { id?: string } | undefined)?.id,
+        cause: describeError(request.error),
+        errorType: request.error?.name,
+      });
+    },
+  });
