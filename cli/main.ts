@@ -32,7 +32,11 @@ Key specs: rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384
 const KEY_SPECS: readonly KeySpec[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
 
 /** Exit codes: 0 ok, 1 the operation failed (deny, signing failure), 2 usage or config error. */
-export async function main(argv: readonly string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out = process.stdout,
+  err = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
@@ -65,7 +69,8 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
       return 0;
     }
     case 'sign': {
-      if (sub === undefined) throw new InputError('REQUEST_INVALID', 'IMAGE', 'is required: signet sign IMAGE');
+      if (sub === undefined)
+        throw new InputError('REQUEST_INVALID', 'IMAGE', 'is required: signet sign IMAGE');
       const config = await loadConfigFile(configPath);
       await ensureLocalKeys(config, logger);
       const signet = createSignet(config, { logger });
@@ -88,16 +93,22 @@ export async function main(argv: readonly string[], out = process.stdout, err = 
       if (sub === 'generate') return keysGenerate(values, configPath, out, logger);
       if (sub === 'export') {
         const witness = rest[0];
-        if (witness === undefined) throw new InputError('REQUEST_INVALID', 'WITNESS', 'is required: signet keys export WITNESS');
+        if (witness === undefined)
+          throw new InputError('REQUEST_INVALID', 'WITNESS', 'is required: signet keys export WITNESS');
         const config = await loadConfigFile(configPath);
         const signet = createSignet(config, { logger });
         out.write(await exportPublicKeyPem(signet.keys.get(witness)));
         return 0;
       }
-      throw new InputError('REQUEST_INVALID', 'keys', `unknown subcommand "${sub ?? ''}": use generate or export`);
+      throw new InputError(
+        'REQUEST_INVALID',
+        'keys',
+        `unknown subcommand "${sub ?? ''}": use generate or export`,
+      );
     }
     case 'config': {
-      if (sub !== 'check') throw new InputError('REQUEST_INVALID', 'config', `unknown subcommand "${sub ?? ''}": use check`);
+      if (sub !== 'check')
+        throw new InputError('REQUEST_INVALID', 'config', `unknown subcommand "${sub ?? ''}": use check`);
       const file = rest[0] ?? configPath;
       const config = await loadConfigFile(file);
       const { warnings } = checkConfig(config);

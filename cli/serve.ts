@@ -47,7 +47,11 @@ export async function startService(
     await service.close();
     throw error;
   }
-  logger.info('signet listening', { url, rules: config.signingRules.length, policies: config.policies.length });
+  logger.info('signet listening', {
+    url,
+    rules: config.signingRules.length,
+    policies: config.policies.length,
+  });
   return {
     url,
     port: address.port,
@@ -62,7 +66,11 @@ export async function startService(
 }
 
 /** `signet serve`: runs until SIGINT or SIGTERM. */
-export async function serve(options: { configPath: string; port: number | undefined; logger: Logger }): Promise<void> {
+export async function serve(options: {
+  configPath: string;
+  port: number | undefined;
+  logger: Logger;
+}): Promise<void> {
   const config = await loadConfigFile(options.configPath);
   const running = await startService(config, {
     logger: options.logger,

@@ -64,16 +64,20 @@ export class SignetService {
     const route = this.routes.get(`${req.method} ${path}`) ?? this.prefixRoute(req.method, path);
     if (route === undefined) {
       const known = [...this.routes.keys()].some((key) => key.endsWith(` ${path}`));
-      sendJson(res, known ? 405 : 404, { error: { code: known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${req.method} ${path}` } });
+      sendJson(res, known ? 405 : 404, {
+        error: { code: known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${req.method} ${path}` },
+      });
       req.resume();
       return;
     }
     try {
-      const body = req.method === 'GET' ? Buffer.alloc(0) : await readBody(req, this.deps.config.server.maxBodyBytes);
+      const body =
+        req.method === 'GET' ? Buffer.alloc(0) : await readBody(req, this.deps.config.server.maxBodyBytes);
       const answer = await route(req, body);
       sendJson(res, answer.status, answer.body);
     } catch (err) {
-      if (!(err instanceof InputError)) this.deps.logger.error('request failed', { path, cause: String(err) });
+      if (!(err instanceof InputError))
+        this.deps.logger.error('request failed', { path, cause: String(err) });
       sendError(res, err);
     }
   }
@@ -93,8 +97,14 @@ export class SignetService {
     req: IncomingMessage,
     body: Buffer,
   ): Promise<{ status: number; body: unknown }> {
-    const normalized: NormalizedEvents = parsePushNotification(kind, parseJson(body), req.headers['content-type']);
-    const reports: SigningReport[] = await Promise.all(normalized.events.map((event) => this.deps.pipeline.handlePush(event)));
+    const normalized: NormalizedEvents = parsePushNotification(
+      kind,
+      parseJson(body),
+      req.headers['content-type'],
+    );
+    const reports: SigningReport[] = await Promise.all(
+      normalized.events.map((event) => this.deps.pipeline.handlePush(event)),
+    );
     const failed = reports.some(reportFailed);
     return {
       // 503 makes the registry (or any webhook sender) deliver the notification again.

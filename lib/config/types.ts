@@ -5,10 +5,7 @@
 
 /** Signing algorithms, by their canonical (AWS KMS) names. */
 export type SigningAlgorithm =
-  | 'RSASSA_PSS_SHA_256'
-  | 'RSASSA_PKCS1_V1_5_SHA_256'
-  | 'ECDSA_SHA_256'
-  | 'ECDSA_SHA_384';
+  'RSASSA_PSS_SHA_256' | 'RSASSA_PKCS1_V1_5_SHA_256' | 'ECDSA_SHA_256' | 'ECDSA_SHA_384';
 
 /** The names users may write: the KMS spellings and the Alibaba ACR spellings. */
 export const ALGORITHM_ALIASES: Readonly<Record<string, SigningAlgorithm>> = {
@@ -38,7 +35,11 @@ export type KeyReference =
   /** A PEM SPKI public key inline in the config; verify only. */
   | { readonly $case: 'publicKeyPem'; readonly pem: string }
   /** An X.509 certificate (and optional chain) whose key signed; verify only. */
-  | { readonly $case: 'certificate'; readonly certificatePath: string; readonly chainPath: string | undefined }
+  | {
+      readonly $case: 'certificate';
+      readonly certificatePath: string;
+      readonly chainPath: string | undefined;
+    }
   /** A keyless (Fulcio) identity: OIDC issuer and subject; verify only. */
   | { readonly $case: 'keyless'; readonly issuer: string; readonly subject: string };
 

@@ -37,7 +37,9 @@ export function isSignatureArtifact(manifest: FetchedManifest['manifest']): bool
   if (isSignatureArtifactType(manifest.artifactType)) return true;
   if (!('layers' in manifest)) return false;
   if (isSignatureArtifactType(manifest.config?.mediaType)) return true;
-  return manifest.layers.length > 0 && manifest.layers.every((layer) => isSignatureArtifactType(layer.mediaType));
+  return (
+    manifest.layers.length > 0 && manifest.layers.every((layer) => isSignatureArtifactType(layer.mediaType))
+  );
 }
 
 /** A cosign signature layer: the payload blob and its signature. */

@@ -31,7 +31,9 @@ export async function ensureLocalKeys(config: SignetConfig, logger: Logger): Pro
     const path = witness.key.path;
     if (await exists(path)) continue;
     const specs = new Set(
-      config.signingRules.filter((rule) => rule.witness === witness.name).map((rule) => SPEC_FOR[rule.algorithm]),
+      config.signingRules
+        .filter((rule) => rule.witness === witness.name)
+        .map((rule) => SPEC_FOR[rule.algorithm]),
     );
     const family = new Set([...specs].map((spec) => spec.split('-')[0]));
     if (family.size > 1 || (family.has('ec') && specs.size > 1)) {

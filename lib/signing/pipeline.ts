@@ -40,7 +40,8 @@ export interface SigningReport {
   readonly durationMs: number;
 }
 
-export const reportFailed = (report: SigningReport): boolean => report.outcomes.some((o) => o.status === 'failed');
+export const reportFailed = (report: SigningReport): boolean =>
+  report.outcomes.some((o) => o.status === 'failed');
 
 export interface SigningPipelineDeps {
   readonly config: SignetConfig;
@@ -83,7 +84,10 @@ export class SigningPipeline {
     if (digest === undefined) {
       const head = await client.headManifest(ref.repository, ref.tag ?? 'latest');
       if (head === undefined) {
-        throw new ConfigError('CONFIG_INVALID', `${repositoryName(ref)}:${ref.tag} does not exist in the registry`);
+        throw new ConfigError(
+          'CONFIG_INVALID',
+          `${repositoryName(ref)}:${ref.tag} does not exist in the registry`,
+        );
       }
       digest = head.digest;
     }
@@ -148,9 +152,16 @@ export class SigningPipeline {
     } catch (error) {
       // Reading the image failed (after retries): every rule failed for the same cause.
       const signatureRef = `${event.registry}/${event.repository}:${signatureTag(event.digest)}`;
-      outcomes = rules.map((rule) => this.outcome(rule, event.digest, signatureRef, undefined, 'failed', error));
+      outcomes = rules.map((rule) =>
+        this.outcome(rule, event.digest, signatureRef, undefined, 'failed', error),
+      );
     }
-    const report: SigningReport = { ...base, skipped: undefined, outcomes, durationMs: performance.now() - started };
+    const report: SigningReport = {
+      ...base,
+      skipped: undefined,
+      outcomes,
+      durationMs: performance.now() - started,
+    };
     this.log(report);
     return report;
   }
@@ -215,7 +226,11 @@ export class SigningPipeline {
     digest: string,
   ): Promise<{ candidate: SignatureCandidate; keyId: string }> {
     const key = this.deps.keys.get(rule.witness);
-    const [signer, publicKey, keyId] = await Promise.all([key.signer(rule.algorithm), key.publicKey(), key.keyId()]);
+    const [signer, publicKey, keyId] = await Promise.all([
+      key.signer(rule.algorithm),
+      key.publicKey(),
+      key.keyId(),
+    ]);
     const payload = buildPayload({
       registry: event.registry,
       repository: event.repository,

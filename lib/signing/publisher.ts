@@ -101,7 +101,12 @@ export class SignaturePublisher {
       return true;
     });
     if (missing.length === 0) {
-      return { outcomes: ordered(candidates, outcomes), signatureTag: where, manifestDigest: current.digest, rounds: 0 };
+      return {
+        outcomes: ordered(candidates, outcomes),
+        signatureTag: where,
+        manifestDigest: current.digest,
+        rounds: 0,
+      };
     }
 
     // Sign and upload payloads once, outside the read-modify-write loop, so the window between
@@ -120,11 +125,18 @@ export class SignaturePublisher {
     );
     const pending = signed.filter((entry) => entry !== undefined);
     if (pending.length === 0) {
-      return { outcomes: ordered(candidates, outcomes), signatureTag: where, manifestDigest: current.digest, rounds: 0 };
+      return {
+        outcomes: ordered(candidates, outcomes),
+        signatureTag: where,
+        manifestDigest: current.digest,
+        rounds: 0,
+      };
     }
 
     for (let round = 1; ; round++) {
-      const toAdd = pending.filter(({ candidate }) => !current.layers.some((l) => isSameSignature(l, candidate)));
+      const toAdd = pending.filter(
+        ({ candidate }) => !current.layers.some((l) => isSameSignature(l, candidate)),
+      );
       let written: readonly Descriptor[] = current.layers;
       if (toAdd.length > 0) {
         const layers = [...current.layers, ...toAdd.map(({ layer }) => layer)];
@@ -137,14 +149,21 @@ export class SignaturePublisher {
       // Check after the write: another writer may have replaced the manifest between our read
       // and our write (their layers would then be missing) or right after it (ours would be).
       const after = await readSignatureManifest(client, repository, tag);
-      const oursPresent = pending.every(({ candidate }) => after.layers.some((l) => isSameSignature(l, candidate)));
+      const oursPresent = pending.every(({ candidate }) =>
+        after.layers.some((l) => isSameSignature(l, candidate)),
+      );
       const basePresent = written.every((layer) => after.layers.some((l) => sameLayer(l, layer)));
       if (oursPresent && basePresent) {
         for (const { candidate } of pending) {
           const wasThere = !toAdd.some((entry) => entry.candidate === candidate);
           outcomes.set(candidate.id, { $case: wasThere ? 'present' : 'written', id: candidate.id });
         }
-        return { outcomes: ordered(candidates, outcomes), signatureTag: where, manifestDigest: after.digest, rounds: round };
+        return {
+          outcomes: ordered(candidates, outcomes),
+          signatureTag: where,
+          manifestDigest: after.digest,
+          rounds: round,
+        };
       }
       if (round >= this.options.maxRounds) {
         throw new PublishError(
@@ -187,13 +206,17 @@ async function readSignatureManifest(
 function isSameSignature(layer: Descriptor, candidate: SignatureCandidate): boolean {
   if (layer.digest !== sha256Digest(candidate.payload)) return false;
   const signature = layerSignature(layer);
-  return signature !== undefined && verifySignature(candidate.publicKey, candidate.algorithm, candidate.payload, signature);
+  return (
+    signature !== undefined &&
+    verifySignature(candidate.publicKey, candidate.algorithm, candidate.payload, signature)
+  );
 }
 
 function sameLayer(a: Descriptor, b: Descriptor): boolean {
   return (
     a.digest === b.digest &&
-    a.annotations?.['dev.cosignproject.cosign/signature'] === b.annotations?.['dev.cosignproject.cosign/signature']
+    a.annotations?.['dev.cosignproject.cosign/signature'] ===
+      b.annotations?.['dev.cosignproject.cosign/signature']
   );
 }
 
@@ -204,6 +227,10 @@ function ordered(
   // Every candidate has an outcome by construction; a missing one would be a bug, reported as a failure.
   return candidates.map(
     (candidate) =>
-      outcomes.get(candidate.id) ?? { $case: 'failed', id: candidate.id, error: new Error('no outcome recorded') },
+      outcomes.get(candidate.id) ?? {
+        $case: 'failed',
+        id: candidate.id,
+        error: new Error('no outcome recorded'),
+      },
   );
 }
