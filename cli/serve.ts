@@ -1,3 +1,4 @@
+import { checkConfig } from '../lib/config/check';
 import { loadConfigFile } from '../lib/config/load';
 import type { SignetConfig } from '../lib/config/types';
 import type { Logger } from '../lib/core/logger';
@@ -27,6 +28,7 @@ export async function startService(
 ): Promise<RunningService> {
   const logger = options.logger;
   await ensureLocalKeys(config, logger);
+  for (const warning of checkConfig(config).warnings) logger.warn('config', { warning });
   const signet = createSignet(config, options);
   const service = new SignetService({ config, pipeline: signet.pipeline, logger });
   registerVerificationRoutes(service, { server: config.server, verifier: signet.verifier, logger });
