@@ -10,6 +10,7 @@ import type { ServerSettings } from '../lib/config/types';
 import { InputError, describeError } from '../lib/core/errors';
 import type { Logger } from '../lib/core/logger';
 import { AdmissionController } from '../lib/admission/controller';
+import { CLUSTER_HEADER, checkCluster, parseVerifyRequest } from '../lib/admission/requests';
 import type { ImageVerifier } from '../lib/verification/verifier';
 import type { SignetService } from './server';
 
@@ -24,9 +25,6 @@ export interface VerificationRoutesDeps {
 
 type Handler = Parameters<SignetService['route']>[2];
 type Answer = Awaited<ReturnType<Handler>>;
-
-export const CLUSTER_HEADER = 'x-signet-cluster';
-const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
@@ -44,17 +42,6 @@ const unauthorized = (message: string): Answer => ({
   status: 401,
   body: { error: { code: 'UNAUTHORIZED', message } },
 });
-
-function checkCluster(value: string, field: string): string {
-  if (!CLUSTER_ID.test(value)) {
-    throw new InputError(
-      'REQUEST_INVALID',
-      field,
-      'must be a cluster id: letters, digits, ".", "_" or "-" (at most 253)',
-    );
-  }
-  return value;
-}
 
 /** The cluster a webhook call is for: the path segment after `/admission/`, else the header. */
 function clusterOf(req: IncomingMessage, admissionPath: string): string | undefined {
@@ -75,38 +62,6 @@ function parseBody(body: Buffer, code: 'ADMISSION_REVIEW_INVALID' | 'REQUEST_INV
   } catch (err) {
     throw new InputError(code, 'body', `is not valid JSON (${describeError(err)})`);
   }
-}
-
-/** Reads `{image, namespace?, cluster?}`. */
-function parseVerifyRequest(value: unknown): {
-  image: string;
-  namespace: string | undefined;
-  cluster: string | undefined;
-} {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InputError('REQUEST_INVALID', 'body', 'must be a JSON object {image, namespace?, cluster?}');
-  }
-  const body = value as Record<string, unknown>;
-  for (const key of Object.keys(body)) {
-    if (!['image', 'namespace', 'cluster'].includes(key))
-      throw new InputError('REQUEST_INVALID', key, 'is not a known field');
-  }
-  if (typeof body.image !== 'string' || body.image === '') {
-    throw new InputError('REQUEST_INVALID', 'image', 'is required: an image reference');
-  }
-  const optional = (key: 'namespace' | 'cluster'): string | undefined => {
-    const v = body[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string' || v === '')
-      throw new InputError('REQUEST_INVALID', key, 'must be a non-empty string');
-    return v;
-  };
-  const cluster = optional('cluster');
-  return {
-    image: body.image,
-    namespace: optional('namespace'),
-    cluster: cluster && checkCluster(cluster, 'cluster'),
-  };
 }
 
 /** Registers `/admission`, `/admission/*` and `/verify` (under the secret path when configured). */

@@ -21,7 +21,8 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { ConfigError, InputError, describeError, httpStatusOf, type SignetError } from '../lib/core/errors';
 import { CONFIG_ENV, ParameterConfig, configTtlSeconds, requireEnv } from './config';
 import { FUNCTION_ENV, createLogger, createMetrics, libLogger } from './runtime';
-import { CLUSTER_HEADER, buildVerifyRoutes, checkCluster, type VerifyRoutes } from './verify-routes';
+import { CLUSTER_HEADER, checkCluster } from '../lib/admission/requests';
+import { buildVerifyRoutes, type VerifyRoutes } from './verify-routes';
 
 /** The request had no valid token; answered 401. */
 export class UnauthorizedError extends Error {
