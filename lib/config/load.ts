@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, type FieldIssue } from '../core/errors';
 import { buildConfig } from './build';
 import type { SignetConfig } from './types';
@@ -83,6 +83,13 @@ export function parseConfig(text: string, options: ParseOptions): SignetConfig {
         : problem.message.split('\n', 1)[0];
     issues.add(YAML_PATH, `line ${pos.line}, column ${pos.col}: ${message}`);
   }
+  for (const key of collectionKeys(doc.contents)) {
+    const pos = lineCounter.linePos(key.range?.[0] ?? 0);
+    issues.add(
+      YAML_PATH,
+      `line ${pos.line}, column ${pos.col}: a mapping key must be a plain value, not a list, map or alias`,
+    );
+  }
   if (issues.count > 0) throw invalid(source, issues.list, new Map());
 
   let document: unknown;
@@ -95,6 +102,24 @@ export function parseConfig(text: string, options: ParseOptions): SignetConfig {
   const config = buildConfig(document, { source, baseDir, env }, issues);
   if (issues.count > 0) throw invalid(source, issues.list, sourceLines(doc, lineCounter));
   return config;
+}
+
+/** Mapping keys that are not plain values (`? [a, b] : c`, `*alias : c`, `!!binary`): no config field is one. */
+function collectionKeys(root: unknown): Node[] {
+  const found: Node[] = [];
+  const visit = (node: unknown): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const plain = isScalar(pair.key) && (typeof pair.key.value !== 'object' || pair.key.value === null);
+        if (isNode(pair.key) && !plain) found.push(pair.key);
+        else visit(pair.value);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach(visit);
+    }
+  };
+  visit(root);
+  return found;
 }
 
 /** The line of every mapping key and list item, by the path the validator reports. */

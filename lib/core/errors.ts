@@ -73,6 +73,8 @@ export type RegistryErrorCode =
   | 'UNREACHABLE'
   | 'PROTOCOL'
   | 'DIGEST_MISMATCH'
+  /** A manifest PUT referenced a blob the registry does not (or, mid-upload by another writer, not yet) link. */
+  | 'BLOB_UNKNOWN'
   | 'NOT_ALLOWED'
   | 'TOO_LARGE';
 

@@ -695,9 +695,10 @@ export class HttpRegistryClient implements RegistryClient {
   /** The RegistryError for a non-success answer, with the distribution error codes in the message. */
   private async statusError(res: Response, what: string): Promise<RegistryError> {
     let detail = '';
+    let codes: readonly string[] = [];
     try {
       const body = await this.read(res, MAX_ERROR_BODY_BYTES, what);
-      detail = describeErrorBody(body);
+      ({ detail, codes } = describeErrorBody(body));
     } catch {
       // the status says enough
     }
@@ -710,6 +711,8 @@ export class HttpRegistryClient implements RegistryClient {
     if (status === 404) return new RegistryError('NOT_FOUND', this.host, message, options);
     if (status === 405) return new RegistryError('NOT_ALLOWED', this.host, message, options);
     if (status === 413) return new RegistryError('TOO_LARGE', this.host, message, options);
+    if ((status === 400 || status === 404) && codes.some((c) => BLOB_UNKNOWN_CODES.has(c)))
+      return new RegistryError('BLOB_UNKNOWN', this.host, message, options);
     if (status === 429) return new RegistryError('RATE_LIMITED', this.host, message, options);
     if (status === 408 || status >= 500) return new RegistryError('UNAVAILABLE', this.host, message, options);
     return new RegistryError('PROTOCOL', this.host, message, options);
@@ -838,22 +841,29 @@ function referrersIndex(bytes: Buffer): ImageIndex | undefined {
 }
 
 /** `CODE: message; CODE: message` from a distribution error body, else a short excerpt of the body. */
-function describeErrorBody(body: Buffer): string {
+/** Distribution error codes meaning a manifest names a blob the repository does not link. */
+const BLOB_UNKNOWN_CODES: ReadonlySet<string> = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
+
+/** The distribution error body as one line, and its error codes. */
+function describeErrorBody(body: Buffer): { detail: string; codes: readonly string[] } {
   const text = body.toString('utf8').trim();
-  if (!text) return '';
+  if (!text) return { detail: '', codes: [] };
   try {
     const json: unknown = JSON.parse(text);
     if (isObject(json) && Array.isArray(json['errors'])) {
-      return json['errors']
-        .filter(isObject)
-        .map((e) => [e['code'], e['message']].filter((v) => typeof v === 'string' && v).join(': '))
-        .filter(Boolean)
-        .join('; ');
+      const errors = json['errors'].filter(isObject);
+      return {
+        detail: errors
+          .map((e) => [e['code'], e['message']].filter((v) => typeof v === 'string' && v).join(': '))
+          .filter(Boolean)
+          .join('; '),
+        codes: errors.map((e) => e['code']).filter((c): c is string => typeof c === 'string'),
+      };
     }
   } catch {
     // not JSON
   }
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return { detail: text.length > 200 ? `${text.slice(0, 200)}…` : text, codes: [] };
 }
 
 async function drain(res: Response): Promise<void> {

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
-import { PublishError } from '../core/errors';
+import { PublishError, RegistryError } from '../core/errors';
 import { KeyedMutex } from '../core/mutex';
 import { signatureTag } from '../core/reference';
 import { backoffDelay, sleep, type RetryPolicy } from '../core/retry';
@@ -133,18 +133,30 @@ export class SignaturePublisher {
       };
     }
 
+    // What the registry held at the last read: layers of `current` not in it must be written back.
+    let stored = current.layers;
     for (let round = 1; ; round++) {
       const toAdd = pending.filter(
         ({ candidate }) => !current.layers.some((l) => isSameSignature(l, candidate)),
       );
+      const restoring = current.layers.some((layer) => !stored.some((l) => sameLayer(l, layer)));
       let written: readonly Descriptor[] = current.layers;
-      if (toAdd.length > 0) {
+      if (toAdd.length > 0 || restoring) {
         const layers = [...current.layers, ...toAdd.map(({ layer }) => layer)];
         const config = signatureConfigBlob(layers);
         await client.pushBlob(repository, config);
         const bytes = Buffer.from(JSON.stringify(signatureManifest(layers, config)), 'utf8');
-        await client.putManifest(repository, tag, bytes, MEDIA_TYPES.ociManifest);
-        written = layers;
+        try {
+          await client.putManifest(repository, tag, bytes, MEDIA_TYPES.ociManifest);
+          written = layers;
+        } catch (error) {
+          // Another writer uploading the same payload or config blob at this moment makes the
+          // distribution registry briefly report it unknown (it rewrites the repository's link
+          // file in place). Our write did not happen: upload again and take another round.
+          if (!(error instanceof RegistryError && error.code === 'BLOB_UNKNOWN')) throw error;
+          if (round >= this.options.maxRounds) throw error;
+          await Promise.all(pending.map(({ candidate }) => client.pushBlob(repository, candidate.payload)));
+        }
       }
       // Check after the write: another writer may have replaced the manifest between our read
       // and our write (their layers would then be missing) or right after it (ours would be).
@@ -154,9 +166,10 @@ export class SignaturePublisher {
       );
       const basePresent = written.every((layer) => after.layers.some((l) => sameLayer(l, layer)));
       if (oursPresent && basePresent) {
-        for (const { candidate } of pending) {
-          const wasThere = !toAdd.some((entry) => entry.candidate === candidate);
-          outcomes.set(candidate.id, { $case: wasThere ? 'present' : 'written', id: candidate.id });
+        for (const { candidate, layer } of pending) {
+          // Ours is the layer there, or another writer's equivalent signature is.
+          const oursThere = after.layers.some((l) => sameLayer(l, layer));
+          outcomes.set(candidate.id, { $case: oursThere ? 'written' : 'present', id: candidate.id });
         }
         return {
           outcomes: ordered(candidates, outcomes),
@@ -172,9 +185,16 @@ export class SignaturePublisher {
         );
       }
       // Merge what the other writer wrote with what we saw, so their layers survive our retry.
+      // Our own layers are left out: `toAdd` puts back the ones still missing, and one the other
+      // writer already holds an equivalent of (same payload, valid under the same key) would be
+      // a second signature by the same witness.
       const merged = [...after.layers];
-      for (const layer of written) if (!merged.some((l) => sameLayer(l, layer))) merged.push(layer);
+      for (const layer of written) {
+        const ours = pending.some((entry) => sameLayer(entry.layer, layer));
+        if (!ours && !merged.some((l) => sameLayer(l, layer))) merged.push(layer);
+      }
       current = { digest: after.digest, layers: merged };
+      stored = after.layers;
       await sleep(backoffDelay(this.options.backoff, round));
     }
   }

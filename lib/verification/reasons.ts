@@ -182,6 +182,7 @@ export function reasonFromError(err: unknown, context: { witness?: string; field
       case 'DIGEST_MISMATCH':
       case 'NOT_ALLOWED':
       case 'TOO_LARGE':
+      case 'BLOB_UNKNOWN':
         return reason({
           code: 'REGISTRY_ERROR',
           registry: err.registry,

@@ -297,6 +297,22 @@ server:
       expect(err.issues).toEqual([{ path: '(yaml)', message: expect.stringMatching(/^line 3, column 3: /) }]);
     });
 
+    it.each([
+      ['a list', 'server:\n  ? [a, b]\n  : 1\n', 2],
+      ['an alias', 'x: &k port\nserver:\n  *k : 8080\n', 3],
+      ['binary', 'server:\n  !!binary cG9ydA== : 8080\n', 2],
+    ])('reports a mapping key that is %s, with its line', (_, text, line) => {
+      const err = errorOf(text);
+      expect(err.issues).toEqual([
+        {
+          path: '(yaml)',
+          message: expect.stringMatching(
+            new RegExp(`^line ${line}, column \\d+: a mapping key must be a plain value`),
+          ),
+        },
+      ]);
+    });
+
     it('reports several documents in one file', () => {
       expect(pathsOf('admission: {}\n---\nserver: {}\n')).toEqual(['(yaml)']);
     });

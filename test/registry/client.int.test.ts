@@ -1,11 +1,10 @@
 /**
  * HttpRegistryClient against the real CNCF distribution registry (2.8), images pushed with skopeo.
- * Faults (5xx, 429, tampered bodies, hangs) come from a tiny proxy in front of the real registry.
+ * Faults (5xx, 429, tampered bodies, hangs) come from a proxy in front of the real registry
+ * (test/support/fault-proxy.ts).
  */
 import { createHash } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryAuth } from '../../lib/config/types';
@@ -15,6 +14,7 @@ import { HttpRegistryClient, type RegistryClientOptions } from '../../lib/regist
 import { EcrAuthorizationTokens } from '../../lib/registry/ecr-auth';
 import { MEDIA_TYPES, type ImageIndex, type ImageManifest } from '../../lib/registry/types';
 import { AwsFault, startAwsJsonEndpoint } from '../support/aws-endpoint';
+import { startFaultProxy as startProxy, type FaultProxy as Proxy } from '../support/fault-proxy';
 import { makeImage, makeMultiArchImage, skopeoCopy } from '../support/images';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 
@@ -146,6 +146,25 @@ describe('when writing an OCI manifest with a config and a layer', () => {
     await expect(
       clientFor(registry.host).putManifest('team-b/rt', sha256('other'), bytes, MEDIA_TYPES.ociIndex),
     ).toThrowWithCode(RegistryError, 'DIGEST_MISMATCH');
+  });
+
+  it('calls a manifest naming a blob the repository lacks BLOB_UNKNOWN, without retrying', async () => {
+    const retries: unknown[] = [];
+    const client = clientFor(registry.host, ANONYMOUS, { onRetry: (info) => retries.push(info) });
+    const missing = { mediaType: 'application/octet-stream', digest: sha256('never uploaded'), size: 14 };
+    const configBytes = Buffer.from('{}');
+    const config = {
+      mediaType: MEDIA_TYPES.ociConfig,
+      digest: await client.pushBlob('team-b/rt', configBytes),
+      size: configBytes.length,
+    };
+    const bytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, config, layers: [missing] }),
+    );
+    const put = client.putManifest('team-b/rt', 'orphan', bytes, MEDIA_TYPES.ociManifest);
+    await expect(put).toThrowWithCode(RegistryError, 'BLOB_UNKNOWN');
+    await expect(put).rejects.toThrow(/MANIFEST_BLOB_UNKNOWN/);
+    expect(retries).toHaveLength(0);
   });
 
   it('refuses a manifest over the size cap', async () => {
@@ -490,85 +509,3 @@ describe('when the registry throttles or fails', () => {
     expect(retries).toHaveLength(FAST_RETRY.attempts - 1);
   });
 });
-
-/** A plain-HTTP proxy in front of the test registry that records requests and injects faults. */
-interface Proxy {
-  readonly host: string;
-  readonly requests: { method: string; path: string; authorization: string | undefined }[];
-  /** Answer the next `count` requests with `status` instead of forwarding them. */
-  fail(count: number, status: number, headers?: Record<string, string>, body?: unknown): void;
-  /** Append a byte to every manifest and blob body. */
-  tamper: boolean;
-  /** Never answer. */
-  hang: boolean;
-  /** Answer blob GETs with a 307 to this origin (as registries do to blob storage). */
-  redirectBlobs: string | undefined;
-  close(): Promise<void>;
-}
-
-async function startProxy(target: string): Promise<Proxy> {
-  const [targetHost, targetPort] = target.split(':');
-  let failures: { count: number; status: number; headers: Record<string, string>; body: string } | undefined;
-  let closed = false;
-  const server: Server = createServer((req, res) => {
-    proxy.requests.push({
-      method: req.method ?? '',
-      path: req.url ?? '',
-      authorization: req.headers.authorization,
-    });
-    if (proxy.hang) return;
-    if (proxy.redirectBlobs !== undefined && req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
-      res.writeHead(307, { location: `${proxy.redirectBlobs}${req.url ?? ''}` });
-      res.end();
-      return;
-    }
-    if (failures && failures.count > 0) {
-      failures.count--;
-      res.writeHead(failures.status, { 'content-type': 'application/json', ...failures.headers });
-      res.end(failures.body);
-      req.resume();
-      return;
-    }
-    const upstream = httpRequest(
-      // Keep the Host header: the registry builds upload Locations from it, so they point back here.
-      { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        const tampered = proxy.tamper && req.method === 'GET' && /\/(manifests|blobs)\//.test(req.url ?? '');
-        if (!tampered) {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        up.on('data', (c: Buffer) => chunks.push(c));
-        up.on('end', () => {
-          const body = Buffer.concat([...chunks, Buffer.from('\n')]);
-          const headers: IncomingHttpHeaders = { ...up.headers, 'content-length': String(body.length) };
-          res.writeHead(up.statusCode ?? 502, headers);
-          res.end(body);
-        });
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy: Proxy = {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests: [],
-    tamper: false,
-    hang: false,
-    redirectBlobs: undefined,
-    fail(count, status, headers = {}, body) {
-      failures = { count, status, headers, body: body === undefined ? '' : JSON.stringify(body) };
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (closed) return resolve();
-        closed = true;
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  return proxy;
-}

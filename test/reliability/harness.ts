@@ -1,0 +1,225 @@
+/**
+ * What the reliability tests share: Signet's local service started from a YAML config on a real
+ * registry (or a fault proxy in front of it), three local-key witnesses whose public keys an
+ * independent verifier trusts, push notifications shaped as docker-registry 2.8 sends them, and
+ * delivery the way the registry does it (POST, and again while the answer is not 2xx).
+ */
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startService, type RunningService } from '../../cli/serve';
+import { parseConfig } from '../../lib/config/load';
+import { silentLogger } from '../../lib/core/logger';
+import type { RetryPolicy } from '../../lib/core/retry';
+import { DISTRIBUTION_EVENTS_V1 } from '../../lib/events';
+import type { RuleOutcome, SigningReport } from '../../lib/signing/pipeline';
+import { checkSignatures, type SignatureCheck, type TrustedKey } from '../support/oci-http';
+export { seeded, shuffled } from '../support/random';
+
+/** A local-key witness and the one rule that signs with it. */
+export interface LocalWitness {
+  readonly witness: string;
+  readonly algorithm: TrustedKey['algorithm'];
+  readonly signatureType: 'default' | 'simple';
+}
+
+/** The three local witnesses every reliability test signs with, one rule each. */
+export const LOCAL_WITNESSES: readonly LocalWitness[] = [
+  { witness: 'release-rsa', algorithm: 'RSASSA_PKCS1_V1_5_SHA_256', signatureType: 'default' },
+  { witness: 'release-ec', algorithm: 'ECDSA_SHA_256', signatureType: 'simple' },
+  { witness: 'release-pss', algorithm: 'RSASSA_PSS_SHA_256', signatureType: 'simple' },
+];
+
+/**
+ * A config with one registry (plain HTTP) and one rule per local witness, all covering
+ * `namespace`. Keys live in `keyDir` (default `keys/` next to the config: another instance can
+ * share them); `extra` is appended as is (policies, more witnesses).
+ */
+export function localConfigYaml(
+  registryHost: string,
+  namespace: string,
+  options: { keyDir?: string; extra?: string } = {},
+): string {
+  const keyDir = options.keyDir ?? 'keys';
+  return `
+registries:
+  - host: ${registryHost}
+    insecure: true
+witnesses:
+${LOCAL_WITNESSES.map((w) => `  - name: ${w.witness}\n    key: file://${keyDir}/${w.witness}.pem`).join('\n')}
+signingRules:
+${LOCAL_WITNESSES.map(
+  (w) => `  - name: rule-${w.witness}
+    namespaces: [${namespace}]
+    witness: ${w.witness}
+    algorithm: ${w.algorithm}
+    signatureType: ${w.signatureType}`,
+).join('\n')}
+${options.extra ?? ''}`;
+}
+
+/** A running Signet and what the tests check it with. */
+export interface Harness {
+  readonly running: RunningService;
+  /** `http://127.0.0.1:<port>` of the service. */
+  readonly url: string;
+  readonly dir: string;
+  /** The local witnesses' public keys (the service created the private keys on start). */
+  readonly keys: readonly TrustedKey[];
+  /** Every registry retry Signet made (the RegistryClients onRetry observer). */
+  readonly retries: { attempt: number; delayMs: number; error: unknown }[];
+  stop(): Promise<void>;
+}
+
+/** Retries fast enough for tests, as many as Signet's default policy. */
+export const TEST_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 5, maxDelayMs: 50 };
+
+export async function startHarness(options: {
+  yaml: (dir: string) => string;
+  retry?: RetryPolicy;
+}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'signet-reliability-'));
+  const retries: Harness['retries'] = [];
+  try {
+    const config = parseConfig(options.yaml(dir), { baseDir: dir, source: join(dir, 'signet.yaml') });
+    const running = await startService(config, {
+      logger: silentLogger,
+      port: 0,
+      registryRetry: options.retry ?? TEST_RETRY,
+      onRegistryRetry: (info) => retries.push(info),
+    });
+    const keys: TrustedKey[] = [];
+    for (const witness of config.witnesses) {
+      const local = LOCAL_WITNESSES.find((w) => w.witness === witness.name);
+      if (witness.key.$case !== 'file' || local === undefined) continue;
+      keys.push({
+        witness: witness.name,
+        algorithm: local.algorithm,
+        publicKey: createPublicKey(await readFile(witness.key.path)),
+      });
+    }
+    return {
+      running,
+      url: running.url,
+      dir,
+      keys,
+      retries,
+      async stop() {
+        running.signet.keys.close();
+        await running.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** A manifest push event as docker-registry 2.8 sends it (one per envelope). */
+export function pushEvent(registryHost: string, repository: string, digest: string, tag: string): unknown {
+  return {
+    id: randomUUID(),
+    timestamp: new Date().toISOString(),
+    action: 'push',
+    target: {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: 400,
+      digest,
+      length: 400,
+      repository,
+      url: `http://${registryHost}/v2/${repository}/manifests/${digest}`,
+      tag,
+    },
+    request: {
+      id: randomUUID(),
+      addr: '127.0.0.1:40000',
+      host: registryHost,
+      method: 'PUT',
+      useragent: 'signet-reliability-test',
+    },
+    actor: {},
+    source: { addr: 'localhost:5000', instanceID: randomUUID() },
+  };
+}
+
+/** What the service answered one delivery: status (0: no answer) and its signing reports. */
+export interface Delivery {
+  readonly status: number;
+  readonly reports: readonly SigningReport[];
+}
+
+/** POSTs one envelope to the service's distribution endpoint, as the registry does. */
+export async function deliver(serviceUrl: string, events: readonly unknown[]): Promise<Delivery> {
+  try {
+    const res = await fetch(`${serviceUrl}/events/distribution`, {
+      method: 'POST',
+      headers: { 'content-type': DISTRIBUTION_EVENTS_V1 },
+      body: JSON.stringify({ events }),
+    });
+    const body = (await res.json()) as { reports?: SigningReport[] };
+    return { status: res.status, reports: body.reports ?? [] };
+  } catch {
+    return { status: 0, reports: [] };
+  }
+}
+
+/** Outcomes of every report, counted by status. */
+export function countOutcomes(deliveries: readonly Delivery[]): Record<RuleOutcome['status'], number> {
+  const counts = { signed: 0, 'already-signed': 0, failed: 0 };
+  for (const delivery of deliveries) {
+    for (const report of delivery.reports) for (const outcome of report.outcomes) counts[outcome.status]++;
+  }
+  return counts;
+}
+
+/** Runs `work` over `items` with at most `concurrency` at a time. */
+export async function inPool<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        await work(items[index] as T, index);
+      }
+    }),
+  );
+}
+
+/** One pushed image. */
+export interface Pushed {
+  readonly repository: string;
+  readonly tag: string;
+  readonly digest: string;
+}
+
+/**
+ * Checks every pushed digest's signatures independently (plain fetch, node:crypto) and returns
+ * what is wrong: a digest whose `.sig` manifest has a problem, or a (digest, witness) without
+ * exactly one valid signature. An empty list means none lost, none doubled, all sound.
+ */
+export async function auditSignatures(
+  registryUrl: string,
+  pushed: readonly Pushed[],
+  keys: readonly TrustedKey[],
+): Promise<string[]> {
+  const findings: string[] = [];
+  await inPool(pushed, 16, async (image) => {
+    const check: SignatureCheck = await checkSignatures(registryUrl, image.repository, image.digest, keys);
+    const where = `${image.repository}@${image.digest}`;
+    if (!check.exists) findings.push(`${where}: no .sig manifest`);
+    for (const problem of check.problems) findings.push(`${where}: ${problem}`);
+    for (const key of keys) {
+      const count = check.byWitness.get(key.witness) ?? 0;
+      if (count !== 1) findings.push(`${where}: ${count} signatures by ${key.witness}`);
+    }
+    if (check.layers !== keys.length)
+      findings.push(`${where}: ${check.layers} layers for ${keys.length} witnesses`);
+  });
+  return findings.sort();
+}
