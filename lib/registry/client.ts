@@ -43,6 +43,12 @@ export interface RegistryClientOptions {
   /** Where ECR credentials come from; default one `EcrAuthorizationTokens` per factory. */
   readonly ecrCredentials?: EcrCredentialsProvider;
   readonly userAgent?: string;
+  /**
+   * How long a registry that answered the referrers API with 404 is taken not to have it (no
+   * more requests to it); default 10 minutes. The OCI distribution spec forbids a registry that
+   * implements the API to answer 404, so the answer is about the registry, not the digest.
+   */
+  readonly referrersProbeTtlMs?: number;
 }
 
 /** The registry settings a client needs: the subset of `RegistryConfig` about reaching it. */
@@ -60,6 +66,7 @@ const DEFAULT_MAX_MANIFEST_BYTES = 4 * MiB;
 const DEFAULT_MAX_BLOB_BYTES = 16 * MiB;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const MAX_REDIRECTS = 5;
+const DEFAULT_REFERRERS_PROBE_TTL_MS = 10 * 60_000;
 const MAX_REFERRER_PAGES = 20;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 const TOKEN_MARGIN_MS = 10_000;
@@ -187,6 +194,9 @@ export class HttpRegistryClient implements RegistryClient {
   private readonly maxBlobBytes: number;
   private ecrCredentials: EcrCredentialsProvider | undefined;
   private readonly userAgent: string;
+  private readonly referrersProbeTtlMs: number;
+  /** Until when this registry is taken to have no referrers API (epoch ms). */
+  private noReferrersApiUntil = 0;
   /** Learned from a `Basic` challenge: send credentials up front from then on. */
   private basicChallenged = false;
   private readonly tokens = new Map<string, CachedToken>();
@@ -203,6 +213,7 @@ export class HttpRegistryClient implements RegistryClient {
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
     this.ecrCredentials = options.ecrCredentials;
     this.userAgent = options.userAgent ?? 'signet';
+    this.referrersProbeTtlMs = options.referrersProbeTtlMs ?? DEFAULT_REFERRERS_PROBE_TTL_MS;
   }
 
   async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
@@ -356,6 +367,11 @@ export class HttpRegistryClient implements RegistryClient {
     checkRepository(repository);
     checkDigest(digest);
     const what = `GET referrers ${repository}@${digest}`;
+    if (Date.now() < this.noReferrersApiUntil) return undefined;
+    const noApi = (): undefined => {
+      this.noReferrersApiUntil = Date.now() + this.referrersProbeTtlMs;
+      return undefined;
+    };
     return this.retrying(async () => {
       let url: string | undefined =
         this.url(repository, 'referrers', digest) +
@@ -373,13 +389,13 @@ export class HttpRegistryClient implements RegistryClient {
         });
         if (res.status === 404) {
           await drain(res);
-          return undefined;
+          return noApi();
         }
         if (!res.ok) throw await this.statusError(res, what);
         const bytes = await this.read(res, this.maxManifestBytes, what);
         const index = referrersIndex(bytes);
         // A registry without the API may answer the path with anything but an OCI index.
-        if (index === undefined) return undefined;
+        if (index === undefined) return noApi();
         manifests.push(...index.manifests);
         filtered ||= (res.headers.get('oci-filters-applied') ?? '')
           .split(',')

@@ -109,9 +109,10 @@ const isContentError = (err: unknown): err is RegistryError =>
     err.code === 'TOO_LARGE');
 
 /**
- * Loads the signatures of `digest` in `repository`. Operational registry errors on the `.sig`
- * manifest or its payload blobs are thrown (the caller turns them into a reason); malformed or
- * missing content only rejects the signature concerned.
+ * Loads the signatures of `digest` in `repository`: the cosign `.sig` manifest and, when
+ * `options.bundles`, the Sigstore bundle referrers, read in parallel. Operational registry errors
+ * on the `.sig` manifest or its payload blobs are thrown (the caller turns them into a reason);
+ * malformed or missing content only rejects the signature concerned.
  */
 export async function loadSignatures(
   client: RegistryClient,
@@ -119,9 +120,75 @@ export async function loadSignatures(
   digest: string,
   options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
 ): Promise<LoadedSignatures> {
+  const blob = blobReader(client, repository);
+  const [cosign, bundles] = await Promise.all([
+    loadCosignSignatures(client, repository, digest, options, blob).then((found) =>
+      loaded(client, repository, digest, found, undefined),
+    ),
+    options.bundles
+      ? loadBundleSignatures(client, repository, digest, options, blob)
+      : Promise.resolve(loaded(client, repository, digest, nothingFound(), undefined)),
+  ]);
+  return mergeSignatures(cosign, bundles);
+}
+
+/** Only the cosign `.sig` manifest's signatures (errors as in `loadSignatures`). */
+export async function loadCosignOnly(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
+): Promise<LoadedSignatures> {
+  const found = await loadCosignSignatures(
+    client,
+    repository,
+    digest,
+    options,
+    blobReader(client, repository),
+  );
+  return loaded(client, repository, digest, found, undefined);
+}
+
+/**
+ * Only the Sigstore bundle referrers' signatures. Never throws: bundles only ever add signatures.
+ * A registry that refuses or garbles the referrers API (405, 403, junk) has no bundles for us;
+ * only a registry that is down or throttling might be hiding one, and only that is kept, as
+ * `bundleError`, for a witness the other signatures do not satisfy.
+ */
+export async function loadBundleSignatures(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
+  blob: (digest: string) => Promise<Buffer> = blobReader(client, repository),
+): Promise<LoadedSignatures> {
+  try {
+    const found = await loadBundles(client, repository, digest, options, blob);
+    return loaded(client, repository, digest, found, undefined);
+  } catch (error) {
+    if (error instanceof RegistryError && !error.retryable) {
+      const found = { ...nothingFound(), notes: [`bundle referrers unreadable: ${error.message}`] };
+      return loaded(client, repository, digest, found, undefined);
+    }
+    return loaded(client, repository, digest, nothingFound(), error);
+  }
+}
+
+/** Both sets of signatures of one digest as one. */
+export function mergeSignatures(a: LoadedSignatures, b: LoadedSignatures): LoadedSignatures {
+  return {
+    signatureRef: a.signatureRef,
+    evidence: [...a.evidence, ...b.evidence],
+    rejected: [...a.rejected, ...b.rejected],
+    notes: [...a.notes, ...b.notes],
+    bundleError: a.bundleError ?? b.bundleError,
+  };
+}
+
+/** Reads blobs of one repository; two layers may carry the same payload (two signers of one simple-mode payload): one GET. */
+function blobReader(client: RegistryClient, repository: string): (digest: string) => Promise<Buffer> {
   const blobs = new Map<string, Promise<Buffer>>();
-  // Two layers may carry the same payload (two signers of one simple-mode payload): one GET.
-  const blob = (blobDigest: string): Promise<Buffer> => {
+  return (blobDigest) => {
     let pending = blobs.get(blobDigest);
     if (pending === undefined) {
       pending = client.getBlob(repository, blobDigest);
@@ -129,30 +196,21 @@ export async function loadSignatures(
     }
     return pending;
   };
-  const [cosign, bundles] = await Promise.all([
-    loadCosignSignatures(client, repository, digest, options, blob),
-    options.bundles
-      ? loadBundles(client, repository, digest, options, blob).then(
-          (loaded) => ({ ...loaded, error: undefined as unknown }),
-          (error: unknown) => {
-            // Bundles only ever add signatures. A registry that refuses or garbles the referrers
-            // API (405, 403, junk) has no bundles for us; only a registry that is down or throttling
-            // might be hiding one, and only that is reported (see `bundleError`).
-            if (error instanceof RegistryError && !error.retryable) {
-              const note = `bundle referrers unreadable: ${error.message}`;
-              return { ...nothingFound(), notes: [note], error: undefined };
-            }
-            return { ...nothingFound(), error };
-          },
-        )
-      : Promise.resolve({ ...nothingFound(), error: undefined as unknown }),
-  ]);
+}
+
+function loaded(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  found: Found,
+  bundleError: unknown,
+): LoadedSignatures {
   return {
     signatureRef: `${client.host}/${repository}:${signatureTag(digest)}`,
-    evidence: [...cosign.evidence, ...bundles.evidence],
-    rejected: [...cosign.rejected, ...bundles.rejected],
-    notes: [...cosign.notes, ...bundles.notes],
-    bundleError: bundles.error,
+    evidence: found.evidence,
+    rejected: found.rejected,
+    notes: found.notes,
+    bundleError,
   };
 }
 

@@ -32,7 +32,9 @@ import { PolicySet, type CompiledPolicy } from './policies';
 import { isOperationalFailure, reason, reasonFromError, type Reason } from './reasons';
 import {
   DEFAULT_SIGNATURE_LOADER_OPTIONS,
-  loadSignatures,
+  loadBundleSignatures,
+  loadCosignOnly,
+  mergeSignatures,
   type LoadedSignatures,
   type SignatureLoaderOptions,
 } from './signatures';
@@ -267,34 +269,29 @@ export class ImageVerifier {
   ): Promise<PolicyResult> {
     const { ref, digest } = target;
     const where = `${repositoryName(ref)}@${digest}`;
+    const client = this.deps.registries.client(ref.registry);
+    // Cosign signatures first: they are what nearly every image carries, and when they satisfy
+    // the policy the Sigstore bundle referrers are never asked for (one or two registry requests
+    // saved on every miss). Only a policy they do not satisfy looks at bundles too.
     let signatures: LoadedSignatures;
     try {
       signatures = await memo(session.signatures, where, () =>
-        this.loads.run(where, () =>
-          loadSignatures(
-            this.deps.registries.client(ref.registry),
-            ref.repository,
-            digest,
-            this.loaderOptions,
-          ),
-        ),
+        this.loads.run(where, () => loadCosignOnly(client, ref.repository, digest, this.loaderOptions)),
       );
     } catch (err) {
       return this.failed(policy, reasonFromError(err), []);
     }
-    const sets: AttestorSetResult[] = await Promise.all(
-      policy.policy.attestors.map(async (set) => {
-        const witnesses = await Promise.all(
-          set.witnesses.map((name) =>
-            memo(session.witnesses, `${name}|${where}|${target.tag ?? ''}`, () =>
-              this.checkWitness(name, signatures, target),
-            ),
-          ),
-        );
-        const valid = witnesses.filter((w) => w.valid).length;
-        return { count: set.count, valid, passed: valid >= set.count, witnesses };
-      }),
-    );
+    let sets = await this.checkSets(policy, signatures, target, session, where);
+    if (sets.some((s) => !s.passed) && this.loaderOptions.bundles) {
+      const withBundles = `${where}|bundles`;
+      const bundles = await memo(session.signatures, withBundles, () =>
+        this.loads.run(withBundles, () =>
+          loadBundleSignatures(client, ref.repository, digest, this.loaderOptions),
+        ),
+      );
+      signatures = mergeSignatures(signatures, bundles);
+      sets = await this.checkSets(policy, signatures, target, session, withBundles);
+    }
     const failing = sets.find((s) => !s.passed);
     if (failing === undefined) {
       return {
@@ -309,6 +306,29 @@ export class ImageVerifier {
       };
     }
     return this.failed(policy, setReason(failing), sets);
+  }
+
+  /** Each attestor set of `policy` against `signatures`; `where` names those signatures in the session. */
+  private checkSets(
+    policy: CompiledPolicy,
+    signatures: LoadedSignatures,
+    target: Target,
+    session: Session,
+    where: string,
+  ): Promise<AttestorSetResult[]> {
+    return Promise.all(
+      policy.policy.attestors.map(async (set) => {
+        const witnesses = await Promise.all(
+          set.witnesses.map((name) =>
+            memo(session.witnesses, `${name}|${where}|${target.tag ?? ''}`, () =>
+              this.checkWitness(name, signatures, target),
+            ),
+          ),
+        );
+        const valid = witnesses.filter((w) => w.valid).length;
+        return { count: set.count, valid, passed: valid >= set.count, witnesses };
+      }),
+    );
   }
 
   private checkWitness(name: string, signatures: LoadedSignatures, target: Target): Promise<WitnessResult> {

@@ -205,6 +205,22 @@ describe('when the registry (distribution 2.8) has no referrers API', () => {
       await clientFor(registry.host).getReferrers('team-a/app', image, MEDIA_TYPES.sigstoreBundle),
     ).toBeUndefined();
   });
+
+  it('asks once, then takes the registry not to have it until the probe TTL passes', async () => {
+    const proxy = await startProxy(registry.host);
+    try {
+      const client = clientFor(proxy.host, ANONYMOUS, { referrersProbeTtlMs: 300 });
+      const asked = () => proxy.requests.filter((r) => r.path.includes('/referrers/')).length;
+      expect(await client.getReferrers('team-a/app', image)).toBeUndefined();
+      expect(await client.getReferrers('team-b/other', image)).toBeUndefined();
+      expect(asked()).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      expect(await client.getReferrers('team-a/app', image)).toBeUndefined();
+      expect(asked()).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
 
 describe('when the content does not match its digest', () => {

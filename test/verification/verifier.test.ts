@@ -280,6 +280,40 @@ describe('ImageVerifier', () => {
       // Both simple-mode payloads are byte-identical: one blob, fetched once.
       expect(registry.count('GET blob')).toBe(1);
     });
+
+    it('looks for Sigstore bundles only for a policy the cosign signatures do not satisfy, once', async () => {
+      await registry.sign(REPO, digest, release.privateKey);
+      const witnesses = [release.witness, security.witness];
+      const withBundles = (policies: readonly Policy[]) =>
+        new ImageVerifier({
+          config: verificationConfig(witnesses, policies),
+          registries,
+          keys: new KeyRing({ witnesses, baseDir: '/nonexistent' }),
+        });
+      expect((await withBundles([teamA()]).verify(`${HOST}/${REPO}:v1`)).allowed).toBe(true);
+      expect(registry.count('GET referrers')).toBe(0);
+
+      const strict = policy({
+        name: 'strict',
+        images: [`${HOST}/**`],
+        attestors: [{ witnesses: ['security'], count: 1 }],
+      });
+      const other = policy({
+        name: 'other',
+        images: [`${HOST}/**`],
+        attestors: [{ witnesses: ['security'], count: 1 }],
+      });
+      registry.calls.length = 0;
+      const decision = await withBundles([teamA(), strict, other]).verify(`${HOST}/${REPO}:v1`);
+      expect(decision.policies.map((p) => [p.policy, p.effect])).toEqual([
+        ['team-a', 'pass'],
+        ['strict', 'deny'],
+        ['other', 'deny'],
+      ]);
+      expect(registry.count('GET referrers')).toBe(1);
+      // The .sig manifest, and the referrers fallback tag of a registry without the API: once each.
+      expect(registry.count('GET manifest')).toBe(2);
+    });
   });
 
   describe('when no policy selects the image', () => {
