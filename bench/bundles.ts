@@ -18,7 +18,17 @@ import { buildSync } from 'esbuild';
 import { BUNDLE_OPTIONS, PROJECT_ROOT } from '../cdk/signet-function';
 
 const FUNCTIONS = ['sign', 'verify', 'failure'] as const;
-const runs = Math.max(1, Number(process.argv[2] ?? 7) || 7);
+
+/** The figures of one function's bundle. */
+export interface BundleFigures {
+  readonly name: (typeof FUNCTIONS)[number];
+  readonly bytes: number;
+  readonly gzipBytes: number;
+  readonly mapBytes: number;
+  /** Median cold `require` time, plain and with `--enable-source-maps` (as the functions run). */
+  readonly requireMs: number;
+  readonly requireMsSourceMaps: number;
+}
 
 const CHILD_ENV = {
   PATH: process.env['PATH'] ?? '',
@@ -43,7 +53,7 @@ process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));
 process.exit(0);
 `;
 
-function requireMs(bundle: string, sourceMaps: boolean): number {
+function requireMs(bundle: string, sourceMaps: boolean, runs: number): number {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const args = [...(sourceMaps ? ['--enable-source-maps'] : []), '-e', PROBE, bundle];
@@ -53,38 +63,50 @@ function requireMs(bundle: string, sourceMaps: boolean): number {
   return samples[Math.floor(samples.length / 2)] as number;
 }
 
+/** Builds every function's bundle into a temporary directory and measures it (`runs` requires each way). */
+export function measureBundles(runs: number): BundleFigures[] {
+  const out = mkdtempSync(path.join(tmpdir(), 'signet-bundles-'));
+  try {
+    return FUNCTIONS.map((name) => {
+      const outfile = path.join(out, name, 'index.js');
+      buildSync({
+        entryPoints: [path.join(PROJECT_ROOT, 'functions', `${name}.ts`)],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: BUNDLE_OPTIONS.target,
+        minify: BUNDLE_OPTIONS.minify,
+        sourcemap: BUNDLE_OPTIONS.sourceMap,
+        sourcesContent: false,
+        mainFields: [...BUNDLE_OPTIONS.mainFields],
+        logLevel: 'error',
+      });
+      return {
+        name,
+        bytes: statSync(outfile).size,
+        gzipBytes: gzipSync(readFileSync(outfile)).length,
+        mapBytes: statSync(`${outfile}.map`).size,
+        requireMs: requireMs(outfile, false, runs),
+        requireMsSourceMaps: requireMs(outfile, true, runs),
+      };
+    });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
 const kb = (bytes: number) => (bytes / 1024).toFixed(0).padStart(6);
 
-const out = mkdtempSync(path.join(tmpdir(), 'signet-bundles-'));
-try {
+if (require.main === module) {
+  const runs = Math.max(1, Number(process.argv[2] ?? 7) || 7);
   console.log(
     `Signet Lambda bundles (esbuild ${BUNDLE_OPTIONS.target}, minified, cjs; node ${process.version}; median of ${runs})`,
   );
   console.log('function   bundle KB   gzip KB   map KB   require ms   with source maps ms');
-  for (const name of FUNCTIONS) {
-    const outfile = path.join(out, name, 'index.js');
-    buildSync({
-      entryPoints: [path.join(PROJECT_ROOT, 'functions', `${name}.ts`)],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: BUNDLE_OPTIONS.target,
-      minify: BUNDLE_OPTIONS.minify,
-      sourcemap: BUNDLE_OPTIONS.sourceMap,
-      sourcesContent: false,
-      mainFields: [...BUNDLE_OPTIONS.mainFields],
-      logLevel: 'error',
-    });
-    const size = statSync(outfile).size;
-    const gzip = gzipSync(readFileSync(outfile)).length;
-    const map = statSync(`${outfile}.map`).size;
-    const plain = requireMs(outfile, false);
-    const mapped = requireMs(outfile, true);
+  for (const f of measureBundles(runs)) {
     console.log(
-      `${name.padEnd(9)} ${kb(size)}     ${kb(gzip)}   ${kb(map)}   ${plain.toFixed(1).padStart(10)}   ${mapped.toFixed(1).padStart(19)}`,
+      `${f.name.padEnd(9)} ${kb(f.bytes)}     ${kb(f.gzipBytes)}   ${kb(f.mapBytes)}   ${f.requireMs.toFixed(1).padStart(10)}   ${f.requireMsSourceMaps.toFixed(1).padStart(19)}`,
     );
   }
-} finally {
-  rmSync(out, { recursive: true, force: true });
 }

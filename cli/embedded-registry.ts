@@ -20,6 +20,11 @@ export interface EmbeddedRegistryOptions {
   readonly dataDir: string;
   /** Where the registry POSTs its push/pull notifications. */
   readonly notifyUrl?: string;
+  /**
+   * How long the registry waits before delivering again once 3 deliveries in a row failed; it
+   * re-delivers a notification until it is answered 2xx or 3xx. Default 1000 ms.
+   */
+  readonly notifyBackoffMs?: number;
   /** The registry binary; default: `docker-registry`, then `registry`, found on PATH. */
   readonly binary?: string;
   /** Basic auth from an htpasswd file (bcrypt entries only). */
@@ -75,10 +80,24 @@ export function embeddedRegistryConfig(opts: EmbeddedRegistryOptions): Record<st
       headers: { 'X-Content-Type-Options': ['nosniff'] },
     },
   };
+  const backoffMs = opts.notifyBackoffMs ?? 1000;
+  if (!Number.isSafeInteger(backoffMs) || backoffMs < 0) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `notifyBackoffMs must be a whole number of milliseconds, got ${backoffMs}`,
+    );
+  }
   if (opts.notifyUrl !== undefined) {
     config['notifications'] = {
       endpoints: [
-        { name: 'signet', url: opts.notifyUrl, headers: {}, timeout: '5s', threshold: 3, backoff: '1s' },
+        {
+          name: 'signet',
+          url: opts.notifyUrl,
+          headers: {},
+          timeout: '5s',
+          threshold: 3,
+          backoff: `${backoffMs}ms`,
+        },
       ],
     };
   }

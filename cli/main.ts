@@ -9,6 +9,7 @@ import { exportPublicKeyPem, generateKeyFile, type KeySpec } from '../lib/keys/g
 import { ensureLocalKeys } from '../lib/keys/provision';
 import { reportFailed } from '../lib/signing/pipeline';
 import { createSignet } from '../lib/signet';
+import { replayCommand, replayDeadLetters, replayExitCode } from './replay';
 import { serve } from './serve';
 
 const USAGE = `Usage: signet <command> [options]
@@ -18,6 +19,9 @@ Commands:
   sign    IMAGE [--rule NAME] --config FILE sign an image already in the registry
   verify  IMAGE [--namespace NS] [--cluster C] --config FILE
                                            decide an image against the policies (JSON; exit 1 on deny)
+  replay  --queue URL [--max N] [--dry-run] [--endpoint URL] [--registry-host HOST] --config FILE
+                                           re-deliver the AWS dead-letter queue: sign each message's
+                                           ECR push, delete it once signed (JSON; exit 1 if any stays)
   keys generate [--config FILE] [--out FILE --type SPEC]
                                            create missing local keys of a config, or one key file
   keys export WITNESS --config FILE        print a witness's public key (PEM) for cosign/Kyverno
@@ -27,6 +31,12 @@ Options:
   --config FILE   config file (default: $SIGNET_CONFIG or ./signet.yaml)
   --log-level L   debug | info | warn | error (default: info)
 Key specs: rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384
+Replay options:
+  --queue URL           the dead-letter queue (https://sqs.<region>.amazonaws.com/<account>/<name>)
+  --max N               receive at most N messages (default: until none is visible)
+  --dry-run             read and report only; sign and delete nothing
+  --endpoint URL        the SQS endpoint (default: the SDK's)
+  --registry-host HOST  the sign function's registryHost (default: $SIGNET_ECR_REGISTRY_HOST)
 `;
 
 const KEY_SPECS: readonly KeySpec[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
@@ -49,6 +59,11 @@ export async function main(
       type: { type: 'string' },
       namespace: { type: 'string' },
       cluster: { type: 'string' },
+      queue: { type: 'string' },
+      max: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      endpoint: { type: 'string' },
+      'registry-host': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -88,6 +103,19 @@ export async function main(
       const decision = await signet.verifier.verify(sub, scope, 'IMAGE');
       print(decision);
       return decision.allowed ? 0 : 1;
+    }
+    case 'replay': {
+      if (sub !== undefined)
+        throw new InputError(
+          'REQUEST_INVALID',
+          'replay',
+          `takes no arguments, got "${sub}": use --queue URL`,
+        );
+      const command = replayCommand(values);
+      const config = await loadConfigFile(configPath);
+      const summary = await replayDeadLetters(command, { config, logger });
+      print(summary);
+      return replayExitCode(summary);
     }
     case 'keys': {
       if (sub === 'generate') return keysGenerate(values, configPath, out, logger);

@@ -9,7 +9,7 @@
  */
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { parseConfig } from '../lib/config/load';
-import type { SignetConfig, SigningRule } from '../lib/config/types';
+import type { SignetConfig } from '../lib/config/types';
 import { ConfigError, describeError } from '../lib/core/errors';
 import type { Logger } from '../lib/core/logger';
 
@@ -160,34 +160,4 @@ export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
     );
   }
   return value.trim();
-}
-
-/** A signing rule the Lambda cannot run, and why. */
-export interface UnusableRule {
-  readonly rule: string;
-  readonly witness: string;
-  readonly reason: string;
-}
-
-/**
- * The configuration as the sign Lambda runs it: rules whose witness is not an AWS KMS key are
- * left out. A `file://` private key lives on the developer's machine, not in the function (and
- * private keys never go into SSM), so those rules stay with `signet serve`; the construct warns
- * about each of them at synth time.
- */
-export function kmsSigningOnly(config: SignetConfig): { config: SignetConfig; unusable: UnusableRule[] } {
-  const kind = new Map(config.witnesses.map((w) => [w.name, w.key.$case]));
-  const usable: SigningRule[] = [];
-  const unusable: UnusableRule[] = [];
-  for (const rule of config.signingRules) {
-    const keyKind = kind.get(rule.witness);
-    if (keyKind === 'kms') usable.push(rule);
-    else
-      unusable.push({
-        rule: rule.name,
-        witness: rule.witness,
-        reason: `witness "${rule.witness}" has a ${keyKind ?? 'missing'} key; the sign Lambda signs with AWS KMS keys only`,
-      });
-  }
-  return { config: { ...config, signingRules: usable }, unusable };
 }

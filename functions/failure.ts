@@ -16,9 +16,9 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describeError } from '../lib/core/errors';
+import { DLQ_ATTRIBUTES, isInvocationRecord, type InvocationRecord } from '../lib/events/dead-letter';
 import { parseEcrEvent } from '../lib/events/ecr';
 import { requireEnv } from './config';
-import { DLQ_ATTRIBUTES, isInvocationRecord, type InvocationRecord } from './dlq';
 import { DETAIL_TYPES, FUNCTION_ENV, createLogger, createMetrics, putSignetEvents } from './runtime';
 
 /** The detail of an `Image Signing Failed` event (source `signet`). */

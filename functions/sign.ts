@@ -19,12 +19,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { kmsSigningOnly } from '../lib/config/kms-only';
 import { InputError, describeError } from '../lib/core/errors';
 import { parseEcrEvent } from '../lib/events/ecr';
 import type { NormalizedEvents } from '../lib/events/types';
 import { createSignet, type Signet } from '../lib/signet';
 import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
-import { CONFIG_ENV, ParameterConfig, configTtlSeconds, kmsSigningOnly, requireEnv } from './config';
+import { CONFIG_ENV, ParameterConfig, configTtlSeconds, requireEnv } from './config';
 import {
   DETAIL_TYPES,
   FUNCTION_ENV,

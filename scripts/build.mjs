@@ -1,9 +1,11 @@
 // Bundles the CLI into dist/signet.js (dependencies stay in node_modules).
+// `node scripts/build.mjs <outfile>` writes it elsewhere (the benchmarks build their own copy).
+import process from 'node:process';
 import { build } from 'esbuild';
 
 await build({
   entryPoints: ['cli/main.ts'],
-  outfile: 'dist/signet.js',
+  outfile: process.argv[2] ?? 'dist/signet.js',
   bundle: true,
   platform: 'node',
   target: 'node20',

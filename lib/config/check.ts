@@ -85,7 +85,10 @@ export function checkConfig(
     const at = `policies[${i}] (${policy.name})`;
     if (!policy.enabled) warn(at, 'is disabled (policies are off unless `enabled: true`): it checks nothing');
     else if (policy.mode === 'audit')
-      warn(at, 'is in audit mode: images that fail it are admitted with a warning');
+      warn(
+        at,
+        'is in audit mode: images that fail it are admitted with a warning (registry and KMS outages still deny unless failurePolicy: allow)',
+      );
     if (policy.enabled && policy.failurePolicy === 'allow') {
       warn(at, 'failurePolicy allow: images are admitted unverified whenever a registry or KMS fails');
     }

@@ -1,5 +1,6 @@
 /**
- * The dead-letter queue's message format, for whoever re-delivers its messages (`signet replay`).
+ * The dead-letter queue's message format: written by the failure function (`functions/failure.ts`),
+ * by EventBridge and by Lambda, read back by `signet replay`.
  *
  * Every message that Signet itself writes has the original EventBridge `ECR Image Action` event,
  * unchanged, as its body, and the failure in message attributes; so does every message that
@@ -8,6 +9,7 @@
  * exhausts its retries does Lambda write that function's input: the sign function's invocation
  * record, whose `requestPayload` is the original event. `originalEvent` accepts both.
  */
+import { describeError, InputError } from '../core/errors';
 
 /** Message attributes `failure.ts` sets on each message it writes. */
 export const DLQ_ATTRIBUTES = {
@@ -48,8 +50,19 @@ export function isInvocationRecord(value: unknown): value is InvocationRecord {
   );
 }
 
-/** The original event of a dead-letter message body (JSON text). Throws SyntaxError on non-JSON. */
+/**
+ * The original event of a dead-letter message body (JSON text), whichever shape carries it.
+ * Throws `InputError('EVENT_INVALID', 'body')` when the body is empty or not JSON.
+ */
 export function originalEvent(body: string): unknown {
-  const parsed: unknown = JSON.parse(body);
+  if (body.trim() === '') throw new InputError('EVENT_INVALID', 'body', 'is empty; expected JSON');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw new InputError('EVENT_INVALID', 'body', `is not valid JSON (${describeError(error)})`, {
+      cause: error,
+    });
+  }
   return isInvocationRecord(parsed) ? parsed.requestPayload : parsed;
 }

@@ -353,8 +353,15 @@ export class ImageVerifier {
   /** A policy that did not verify, and what that means under its mode and failure policy. */
   private failed(policy: CompiledPolicy, why: Reason, attestors: readonly AttestorSetResult[]): PolicyResult {
     const { mode, failurePolicy, name } = policy.policy;
-    const effect: PolicyEffect =
-      isOperationalFailure(why) && failurePolicy === 'allow' ? 'warn' : mode === 'audit' ? 'warn' : 'deny';
+    // An outage is not a verdict on the image: `failurePolicy` alone decides it, in audit mode too
+    // (audit softens verdicts on the image; it must not turn a registry or KMS outage into an allow).
+    const effect: PolicyEffect = isOperationalFailure(why)
+      ? failurePolicy === 'allow'
+        ? 'warn'
+        : 'deny'
+      : mode === 'audit'
+        ? 'warn'
+        : 'deny';
     return {
       policy: name,
       mode,
@@ -378,7 +385,8 @@ export class ImageVerifier {
     const verdict: Verdict = denied.length > 0 ? 'deny' : warned.length > 0 ? 'warn' : 'allow';
     const warnings = warned.map((r) => {
       const code = r.reason?.code ?? 'UNVERIFIED';
-      return r.mode === 'audit'
+      const waived = r.reason !== undefined && isOperationalFailure(r.reason);
+      return r.mode === 'audit' && !waived
         ? warningText(`signet audit: policy ${r.policy} would deny `, reference, `: ${code}`)
         : warningText(`signet: policy ${r.policy} admitted `, reference, ` unverified: ${code}`);
     });

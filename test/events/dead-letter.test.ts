@@ -1,7 +1,8 @@
 /** Dead-letter messages: every shape in the queue gives back the original EventBridge event. */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isInvocationRecord, originalEvent } from '../../functions/dlq';
+import { InputError } from '../../lib/core/errors';
+import { isInvocationRecord, originalEvent } from '../../lib/events/dead-letter';
 
 const event = JSON.parse(
   readFileSync(path.join(__dirname, '..', 'fixtures', 'events', 'ecr-push-tag.json'), 'utf8'),
@@ -33,5 +34,13 @@ describe('originalEvent', () => {
   it('does not take an ECR event for an invocation record', () => {
     expect(isInvocationRecord(event)).toBe(false);
     expect(isInvocationRecord(null)).toBe(false);
+  });
+
+  describe('when the body is not JSON', () => {
+    it('throws EVENT_INVALID naming the body', () => {
+      expect(() => originalEvent('{"source": "aws.ecr"')).toThrowWithCode(InputError, 'EVENT_INVALID');
+      expect(() => originalEvent('   ')).toThrowWithCode(InputError, 'EVENT_INVALID');
+      expect(() => originalEvent('not json')).toThrow(expect.objectContaining({ field: 'body' }));
+    });
   });
 });

@@ -4,8 +4,7 @@
  * The SSM client here is a stand-in that answers GetParameter from memory (no network).
  */
 import type { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { ParameterConfig, configTtlSeconds, kmsSigningOnly } from '../../functions/config';
-import { parseConfig } from '../../lib/config/load';
+import { ParameterConfig, configTtlSeconds } from '../../functions/config';
 import { ConfigError } from '../../lib/core/errors';
 import { silentLogger } from '../../lib/core/logger';
 
@@ -159,35 +158,5 @@ describe('configTtlSeconds', () => {
       ConfigError,
       'CONFIG_INVALID',
     );
-  });
-});
-
-describe('kmsSigningOnly', () => {
-  it('keeps the rules whose witness is a KMS key and names the others', () => {
-    const config = parseConfig(
-      `
-witnesses:
-  - name: kms
-    key: awskms:///alias/signet-release
-  - name: laptop
-    key: file://keys/laptop.pem
-signingRules:
-  - name: in-aws
-    namespaces: [a]
-    witness: kms
-    algorithm: ECDSA_SHA_256
-  - name: local
-    namespaces: [b]
-    witness: laptop
-    algorithm: ECDSA_SHA_256
-`,
-      { baseDir: '/tmp', env: { AWS_REGION: 'us-east-1' } },
-    );
-    const { config: runnable, unusable } = kmsSigningOnly(config);
-    expect(runnable.signingRules.map((r) => r.name)).toEqual(['in-aws']);
-    expect(unusable).toEqual([
-      { rule: 'local', witness: 'laptop', reason: expect.stringContaining('file key') },
-    ]);
-    expect(runnable.witnesses).toBe(config.witnesses);
   });
 });

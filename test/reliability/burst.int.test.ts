@@ -9,7 +9,6 @@
  * invocations) sharing the keys get the same pushes at the same moment, so they race on every
  * `.sig` manifest; the in-process lock cannot help, only the publisher's read-after-write rounds.
  */
-import { pushImageOverHttp } from '../support/oci-http';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 import {
   auditSignatures,
@@ -18,6 +17,7 @@ import {
   inPool,
   localConfigYaml,
   pushEvent,
+  pushImages,
   seeded,
   shuffled,
   startHarness,
@@ -50,17 +50,14 @@ describe('when 300 pushes arrive at once, 20% of them twice, out of order', () =
   let deliveries: Delivery[];
 
   beforeAll(async () => {
-    const images = Array.from({ length: PUSHES }, (_, i) => ({
-      repository: `burst/app-${i % REPOSITORIES}`,
-      tag: `v${i}`,
-    }));
-    pushed = new Array<Pushed>(PUSHES);
-    await inPool(images, 16, async (image, i) => {
-      pushed[i] = {
-        ...image,
-        digest: await pushImageOverHttp(registry.url, image.repository, image.tag, `${i}`),
-      };
-    });
+    pushed = await pushImages(
+      registry.url,
+      Array.from({ length: PUSHES }, (_, i) => ({
+        repository: `burst/app-${i % REPOSITORIES}`,
+        tag: `v${i}`,
+        seed: `${i}`,
+      })),
+    );
     const random = seeded(300);
     const notifications = pushed.map((p) => pushEvent(registry.host, p.repository, p.digest, p.tag));
     const duplicates = notifications.filter(() => random() < DUPLICATE_FRACTION);
@@ -104,15 +101,13 @@ describe('when two Signet processes get every push of a burst at the same moment
     replica = await startHarness({
       yaml: () => localConfigYaml(registry.host, 'burst', { keyDir: `${signet.dir}/keys` }),
     });
-    pushed = new Array<Pushed>(RACED);
-    await inPool(
-      Array.from({ length: RACED }, (_, i) => i),
-      16,
-      async (i) => {
-        const repository = `burst/raced-${i % 4}`;
-        const digest = await pushImageOverHttp(registry.url, repository, `r${i}`, `raced-${i}`);
-        pushed[i] = { repository, tag: `r${i}`, digest };
-      },
+    pushed = await pushImages(
+      registry.url,
+      Array.from({ length: RACED }, (_, i) => ({
+        repository: `burst/raced-${i % 4}`,
+        tag: `r${i}`,
+        seed: `raced-${i}`,
+      })),
     );
     deliveries = [];
     await inPool(pushed, 8, async (image) => {

@@ -14,7 +14,12 @@ import { silentLogger } from '../../lib/core/logger';
 import type { RetryPolicy } from '../../lib/core/retry';
 import { DISTRIBUTION_EVENTS_V1 } from '../../lib/events';
 import type { RuleOutcome, SigningReport } from '../../lib/signing/pipeline';
-import { checkSignatures, type SignatureCheck, type TrustedKey } from '../support/oci-http';
+import {
+  checkSignatures,
+  pushImageOverHttp,
+  type SignatureCheck,
+  type TrustedKey,
+} from '../support/oci-http';
 export { seeded, shuffled } from '../support/random';
 
 /** A local-key witness and the one rule that signs with it. */
@@ -31,10 +36,46 @@ export const LOCAL_WITNESSES: readonly LocalWitness[] = [
   { witness: 'release-pss', algorithm: 'RSASSA_PSS_SHA_256', signatureType: 'simple' },
 ];
 
+/** A witness with a signing key (`file://` or `awskms://` URI) and the one rule that signs with it. */
+export interface SigningWitness {
+  readonly witness: string;
+  readonly key: string;
+  readonly algorithm: TrustedKey['algorithm'];
+  readonly signatureType: 'default' | 'simple';
+}
+
 /**
- * A config with one registry (plain HTTP) and one rule per local witness, all covering
- * `namespace`. Keys live in `keyDir` (default `keys/` next to the config: another instance can
- * share them); `extra` is appended as is (policies, more witnesses).
+ * A config with one registry (plain HTTP) and one rule per witness, all covering `namespace`;
+ * `extra` is appended as is (policies, admission settings).
+ */
+export function configYaml(
+  registryHost: string,
+  namespace: string,
+  witnesses: readonly SigningWitness[],
+  extra = '',
+): string {
+  return `
+registries:
+  - host: ${registryHost}
+    insecure: true
+witnesses:
+${witnesses.map((w) => `  - name: ${w.witness}\n    key: ${w.key}`).join('\n')}
+signingRules:
+${witnesses
+  .map(
+    (w) => `  - name: rule-${w.witness}
+    namespaces: [${namespace}]
+    witness: ${w.witness}
+    algorithm: ${w.algorithm}
+    signatureType: ${w.signatureType}`,
+  )
+  .join('\n')}
+${extra}`;
+}
+
+/**
+ * `configYaml` with the three local witnesses. Keys live in `keyDir` (default `keys/` next to the
+ * config: another instance can share them); `extra` is appended as is (policies, more witnesses).
  */
 export function localConfigYaml(
   registryHost: string,
@@ -42,21 +83,12 @@ export function localConfigYaml(
   options: { keyDir?: string; extra?: string } = {},
 ): string {
   const keyDir = options.keyDir ?? 'keys';
-  return `
-registries:
-  - host: ${registryHost}
-    insecure: true
-witnesses:
-${LOCAL_WITNESSES.map((w) => `  - name: ${w.witness}\n    key: file://${keyDir}/${w.witness}.pem`).join('\n')}
-signingRules:
-${LOCAL_WITNESSES.map(
-  (w) => `  - name: rule-${w.witness}
-    namespaces: [${namespace}]
-    witness: ${w.witness}
-    algorithm: ${w.algorithm}
-    signatureType: ${w.signatureType}`,
-).join('\n')}
-${options.extra ?? ''}`;
+  return configYaml(
+    registryHost,
+    namespace,
+    LOCAL_WITNESSES.map((w) => ({ ...w, key: `file://${keyDir}/${w.witness}.pem` })),
+    options.extra,
+  );
 }
 
 /** A running Signet and what the tests check it with. */
@@ -165,6 +197,26 @@ export async function deliver(serviceUrl: string, events: readonly unknown[]): P
   }
 }
 
+/**
+ * Delivers one envelope the way the registry's notification endpoint does: POST, and POST again
+ * while the answer is not 2xx, at most `maxDeliveries` times. Returns every delivery, in order.
+ */
+export async function deliverUntilAccepted(
+  serviceUrl: string,
+  events: readonly unknown[],
+  maxDeliveries: number,
+): Promise<Delivery[]> {
+  const deliveries: Delivery[] = [];
+  do {
+    deliveries.push(await deliver(serviceUrl, events));
+  } while (!isAccepted(deliveries[deliveries.length - 1]) && deliveries.length < maxDeliveries);
+  return deliveries;
+}
+
+/** A 2xx answer: the registry stops delivering. */
+export const isAccepted = (delivery: Delivery | undefined): boolean =>
+  delivery !== undefined && delivery.status >= 200 && delivery.status < 300;
+
 /** Outcomes of every report, counted by status. */
 export function countOutcomes(deliveries: readonly Delivery[]): Record<RuleOutcome['status'], number> {
   const counts = { signed: 0, 'already-signed': 0, failed: 0 };
@@ -199,6 +251,36 @@ export interface Pushed {
 }
 
 /**
+ * Pushes tiny images straight into the registry (plain fetch, no Signet), 16 at a time; every
+ * `seed` gives another digest. The first image of each repository is pushed before the others:
+ * images of one repository share their layer, and while one upload of a blob rewrites the
+ * repository's link to it, distribution answers another client's manifest PUT naming that blob
+ * 400 MANIFEST_BLOB_UNKNOWN.
+ */
+export async function pushImages(
+  registryUrl: string,
+  images: readonly { repository: string; tag: string; seed: string }[],
+): Promise<Pushed[]> {
+  const pushed = new Array<Pushed>(images.length);
+  const push = async (index: number): Promise<void> => {
+    const { repository, tag, seed } = images[index] as (typeof images)[number];
+    pushed[index] = { repository, tag, digest: await pushImageOverHttp(registryUrl, repository, tag, seed) };
+  };
+  const firsts = new Map<string, number>();
+  images.forEach((image, index) => {
+    if (!firsts.has(image.repository)) firsts.set(image.repository, index);
+  });
+  const first = new Set(firsts.values());
+  await inPool([...first], 16, push);
+  await inPool(
+    images.map((_, index) => index).filter((index) => !first.has(index)),
+    16,
+    push,
+  );
+  return pushed;
+}
+
+/**
  * Checks every pushed digest's signatures independently (plain fetch, node:crypto) and returns
  * what is wrong: a digest whose `.sig` manifest has a problem, or a (digest, witness) without
  * exactly one valid signature. An empty list means none lost, none doubled, all sound.
@@ -222,4 +304,12 @@ export async function auditSignatures(
       findings.push(`${where}: ${check.layers} layers for ${keys.length} witnesses`);
   });
   return findings.sort();
+}
+
+/**
+ * Prints what a run measured (requests, faults, retries...) to stderr when SIGNET_FIGURES is set,
+ * for whoever tunes a retry policy; tests stay quiet otherwise and never assert timings.
+ */
+export function reportFigures(what: string, figures: Readonly<Record<string, unknown>>): void {
+  if (process.env['SIGNET_FIGURES']) process.stderr.write(`${what}: ${JSON.stringify(figures)}\n`);
 }

@@ -5,6 +5,7 @@
  *   const proxy = await startFaultProxy(registry.host);
  *   proxy.fail(2, 503);                        // the next two requests get 503
  *   proxy.faultRate = 0.2;                     // 20% of requests: 429, 503 or a reset (seeded)
+ *   proxy.injectNext('reset-after', 1, (r) => r.method === 'PUT');  // the next matching request
  *   await proxy.down(); ... await proxy.up();  // refuse connections for a while, same port
  *   proxy.injected                             // how many faults of each kind were injected
  *
@@ -49,6 +50,15 @@ export interface FaultProxy {
   hang: boolean;
   /** Answer blob GETs with a 307 to this origin (as registries do to blob storage). */
   redirectBlobs: string | undefined;
+  /**
+   * The next `count` requests that `match` (default: any) get fault `kind`, whatever the fault
+   * rate; counted in `injected` like random faults.
+   */
+  injectNext(
+    kind: FaultKind,
+    count: number,
+    match?: (request: { method: string; path: string }) => boolean,
+  ): void;
   /** Fraction of requests (0..1) that get a random fault of `faultKinds`. */
   faultRate: number;
   faultKinds: readonly FaultKind[];
@@ -71,15 +81,22 @@ export async function startFaultProxy(
   const [targetHost, targetPort] = target.split(':');
   const random = seeded(options.seed ?? 1);
   let failures: { count: number; status: number; headers: Record<string, string>; body: string } | undefined;
+  let targeted:
+    | { kind: FaultKind; count: number; match: (request: { method: string; path: string }) => boolean }
+    | undefined;
   let closed = false;
   const sockets = new Set<Socket>();
 
   const server: Server = createServer((req, res) => {
     const roll = proxy.faultRate > 0 ? random() : 1;
-    const fault =
+    let fault =
       roll < proxy.faultRate && proxy.faultKinds.length > 0
         ? proxy.faultKinds[Math.floor(random() * proxy.faultKinds.length)]
         : undefined;
+    if (targeted && targeted.count > 0 && targeted.match({ method: req.method ?? '', path: req.url ?? '' })) {
+      targeted.count--;
+      fault = targeted.kind;
+    }
     proxy.requests.push({
       method: req.method ?? '',
       path: req.url ?? '',
@@ -185,6 +202,9 @@ export async function startFaultProxy(
     faultKinds: options.faultKinds ?? ['429', '503', 'reset'],
     injected: { '429': 0, '503': 0, reset: 0, 'reset-after': 0 },
     injectedTotal: () => Object.values(proxy.injected).reduce((a, b) => a + b, 0),
+    injectNext(kind, count, match = () => true) {
+      targeted = { kind, count, match };
+    },
     fail(count, status, headers = {}, body) {
       failures = { count, status, headers, body: body === undefined ? '' : JSON.stringify(body) };
     },

@@ -16,6 +16,7 @@ import {
 } from 'node:crypto';
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { AwsFault, startAwsJsonEndpoint, type AwsCall } from './aws-endpoint';
+import { seeded } from './random';
 
 /** Key specs the local KMS creates (KMS `KeySpec` names). */
 export type KmsKeySpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384';
@@ -45,10 +46,15 @@ export interface KmsEndpoint {
   setKeyState(keyId: string, state: KmsKeyState): void;
   /** The next `n` calls of `op` fail with `type` (and its usual HTTP status). */
   failNext(op: KmsOperation, n: number, type?: string): void;
-  /** From now on, each call of `op` is throttled with probability `fraction` (0 turns it off). */
+  /**
+   * From now on, each call of `op` is throttled with probability `fraction` (0 turns it off). The
+   * draws come from the endpoint's seeded generator: a run throttles the same sequence of calls.
+   */
   throttleRate(op: KmsOperation, fraction: number): void;
   /** How many calls of `op` reached the endpoint. */
   count(op: KmsOperation): number;
+  /** How many calls of `op` were answered ThrottlingException (by `throttleRate` or `failNext`). */
+  throttled(op: KmsOperation): number;
   close(): Promise<void>;
 }
 
@@ -290,9 +296,16 @@ const STATUS_OF: Record<string, number> = {
   ServiceUnavailable: 503,
 };
 
-/** Starts a local KMS (region `us-east-1` unless given, account 111122223333). */
-export async function startKmsEndpoint(options: { region?: string } = {}): Promise<KmsEndpoint> {
+/**
+ * Starts a local KMS (region `us-east-1` unless given, account 111122223333); `seed` seeds the
+ * throttling draws of `throttleRate`.
+ */
+export async function startKmsEndpoint(
+  options: { region?: string; seed?: number } = {},
+): Promise<KmsEndpoint> {
   const region = options.region ?? 'us-east-1';
+  const random = seeded(options.seed ?? 1);
+  const throttles = new Map<string, number>();
   const keys = new Map<string, StoredKey>();
   const aliases = new Map<string, { keyId: string; created: number }>();
   const failures = new Map<string, string[]>();
@@ -344,11 +357,18 @@ export async function startKmsEndpoint(options: { region?: string } = {}): Promi
     }
   };
 
+  const throttle = (op: string, message: string): AwsFault => {
+    throttles.set(op, (throttles.get(op) ?? 0) + 1);
+    return new AwsFault('ThrottlingException', message);
+  };
+
   const injected = (op: string): void => {
     const queue = failures.get(op);
     const type = queue?.shift();
+    if (type === 'ThrottlingException') throw throttle(op, `injected ${type}`);
     if (type !== undefined) throw new AwsFault(type, `injected ${type}`, STATUS_OF[type] ?? 400);
-    if (Math.random() < (throttling.get(op) ?? 0)) throw new AwsFault('ThrottlingException', 'Rate exceeded');
+    const rate = throttling.get(op) ?? 0;
+    if (rate > 0 && random() < rate) throw throttle(op, 'Rate exceeded');
   };
 
   const metadata = (key: StoredKey) => ({
@@ -493,6 +513,7 @@ export async function startKmsEndpoint(options: { region?: string } = {}): Promi
       throttling.set(op, Math.min(1, Math.max(0, fraction)));
     },
     count: (op) => endpoint.calls.filter((c) => c.target === `TrentService.${op}`).length,
+    throttled: (op) => throttles.get(op) ?? 0,
     close: () => endpoint.close(),
   };
 }

@@ -27,6 +27,10 @@ import { freePort } from './ports';
 export interface TestRegistryOptions {
   /** Where the registry POSTs its notifications. */
   readonly notifyUrl?: string;
+  /** Wait between re-deliveries once 3 in a row failed (the registry's `backoff`); default 1000 ms. */
+  readonly notifyBackoffMs?: number;
+  /** `127.0.0.1:<port>` to listen on (when something, a proxy, was pointed at it first); default a free port. */
+  readonly host?: string;
   /** Basic auth (htpasswd), or the credentials the token server demands when `tokenAuth` is set too. */
   readonly basicAuth?: { readonly username: string; readonly password: string };
   /** Bearer-token auth through a token server started with the registry. */
@@ -84,19 +88,21 @@ export async function startTestRegistry(opts: TestRegistryOptions = {}): Promise
     }
     let registry: EmbeddedRegistry | undefined;
     for (let attempt = 1; registry === undefined; attempt++) {
-      const host = `127.0.0.1:${await freePort()}`;
+      const host = opts.host ?? `127.0.0.1:${await freePort()}`;
       try {
         registry = await startEmbeddedRegistry({
           host,
           dataDir: join(dataDir, 'registry'),
           notifyUrl: opts.notifyUrl,
+          notifyBackoffMs: opts.notifyBackoffMs,
           htpasswd,
           tokenAuth,
           logFile: join(dataDir, 'registry.log'),
         });
       } catch (err) {
         // Another process took the port between freePort() and the registry's bind.
-        if (attempt >= START_ATTEMPTS || !/address already in use/.test(String(err))) throw err;
+        const retry = opts.host === undefined && /address already in use/.test(String(err));
+        if (attempt >= START_ATTEMPTS || !retry) throw err;
       }
     }
     const running = registry;

@@ -418,6 +418,29 @@ describe('ImageVerifier', () => {
       expect(decision.warnings[0]).toContain('unverified');
     });
 
+    it('denies in audit mode too: audit admits unverified images, not outages', async () => {
+      registry.fail = () => new RegistryError('UNREACHABLE', HOST, 'connect ECONNREFUSED');
+      const decision = await verifier([teamA({ mode: 'audit' })]).verify(`${HOST}/${REPO}:v1`);
+      expect(decision).toMatchObject({
+        allowed: false,
+        verdict: 'deny',
+        reason: { code: 'REGISTRY_UNREACHABLE' },
+      });
+    });
+
+    it('admits with an "unverified" warning in audit mode under failurePolicy: allow', async () => {
+      registry.fail = () => new RegistryError('RATE_LIMITED', HOST, 'HTTP 429');
+      const decision = await verifier([teamA({ mode: 'audit', failurePolicy: 'allow' })]).verify(
+        `${HOST}/${REPO}:v1`,
+      );
+      expect(decision).toMatchObject({
+        allowed: true,
+        verdict: 'warn',
+        reason: { code: 'REGISTRY_RATE_LIMITED' },
+      });
+      expect(decision.warnings[0]).toContain('unverified');
+    });
+
     it('still denies a missing signature under failurePolicy: allow', async () => {
       const decision = await verifier([teamA({ failurePolicy: 'allow' })]).verify(`${HOST}/${REPO}:v1`);
       expect(decision).toMatchObject({ allowed: false, reason: { code: 'NO_SIGNATURES' } });

@@ -1,0 +1,716 @@
+/**
+ * Signet's benchmark table (`npm run bench`; `BENCH_QUICK=1 npm run bench` for a smoke run).
+ *
+ * Starts a real distribution registry (no notifications: the benchmark decides when Signet hears
+ * of a push) and Signet's local service in a child process (bench/service.ts, the same
+ * `startService` as `signet serve`), pushes minimal images with direct HTTP uploads, then times
+ * each case next to its floor (bench/bare.ts: the same registry requests and crypto with plain
+ * `fetch` and node:crypto, no Signet code), measured in the same run and interleaved with it so
+ * that drift on a shared machine hits both alike. Prints a table and writes
+ * bench/results/latest.json. docs/PERFORMANCE.md describes the method and keeps the figures.
+ *
+ * Environment: BENCH_QUICK=1 (short runs), BENCH_PROFILE=<dir> (`--cpu-prof` of the service
+ * process into <dir>).
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  type KeyObject,
+} from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdmissionController } from '../lib/admission/controller';
+import { parseConfig } from '../lib/config/load';
+import { silentLogger } from '../lib/core/logger';
+import { createSignet } from '../lib/signet';
+import { startTestRegistry, type TestRegistry } from '../test/support/registry';
+import { floorAppend, floorVerify, pushImage, pushLayer } from './bare';
+import { measureBundles, type BundleFigures } from './bundles';
+import { measureCrypto, type CryptoFigures } from './crypto';
+import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy';
+import { buildCli, startServiceProcess, type ServiceProcess } from './service';
+import { fixed, median, msSince, percentile, pool } from './stats';
+
+const QUICK = process.env['BENCH_QUICK'] === '1';
+const PROFILE_DIR = process.env['BENCH_PROFILE'];
+
+/** How much of everything; the full run stays under ten minutes on two cores. */
+const SIZES = {
+  warmup: QUICK ? 3 : 10,
+  signRuns: QUICK ? 15 : 80,
+  burst: QUICK ? 200 : 1_000,
+  burstConcurrency: 64,
+  verifyRuns: QUICK ? 15 : 80,
+  hitIterations: QUICK ? 5_000 : 50_000,
+  loadSeconds: QUICK ? 5 : 60,
+  loadConcurrency: 200,
+  loadImages: 20,
+  cryptoIterations: QUICK ? 100 : 1_000,
+  bundleRuns: QUICK ? 3 : 7,
+  setupConcurrency: 16,
+};
+
+const RSS_GOAL_BYTES = 256 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP to Signet: node:http with keep-alive, lighter than fetch, so the client costs little.
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+function post(url: string, body: string, contentType: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const EVENTS_V1 = 'application/vnd.docker.distribution.events.v1+json';
+
+/** A distribution 2.8 notification envelope for one manifest push, as the registry POSTs it. */
+function pushEnvelope(host: string, repository: string, tag: string, digest: string): string {
+  return JSON.stringify({
+    events: [
+      {
+        id: randomUUID(),
+        timestamp: new Date().toISOString(),
+        action: 'push',
+        target: {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          size: 0,
+          digest,
+          length: 0,
+          repository,
+          url: `http://${host}/v2/${repository}/manifests/${digest}`,
+          tag,
+        },
+        request: { id: randomUUID(), addr: '127.0.0.1:1', host, method: 'PUT', useragent: 'signet-bench' },
+        actor: {},
+        source: { addr: 'bench', instanceID: 'bench' },
+      },
+    ],
+  });
+}
+
+/** Posts a push notification; resolves when Signet answers (after the `.sig` manifest is stored). */
+async function notifyPush(service: string, host: string, repository: string, tag: string, digest: string) {
+  const answer = await post(
+    `${service}/events/distribution`,
+    pushEnvelope(host, repository, tag, digest),
+    EVENTS_V1,
+  );
+  const body = JSON.parse(answer.body) as { reports?: { outcomes: { status: string }[] }[] };
+  const status = body.reports?.[0]?.outcomes[0]?.status;
+  if (answer.status !== 200 || status !== 'signed') {
+    throw new Error(`push of ${repository}:${tag}: HTTP ${answer.status}, ${answer.body.slice(0, 1500)}`);
+  }
+}
+
+/** An AdmissionReview for a Pod CREATE with one container per image, as the apiserver sends it. */
+function podReview(images: readonly string[]): Record<string, unknown> {
+  const uid = randomUUID();
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: 'bench',
+      namespace: 'production',
+      operation: 'CREATE',
+      userInfo: { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] },
+      object: {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        metadata: { name: 'bench', namespace: 'production', labels: { app: 'bench' } },
+        spec: {
+          containers: images.map((image, i) => ({
+            name: `c${i}`,
+            image,
+            resources: {},
+            terminationMessagePath: '/dev/termination-log',
+            terminationMessagePolicy: 'File',
+            imagePullPolicy: 'IfNotPresent',
+          })),
+          restartPolicy: 'Always',
+          dnsPolicy: 'ClusterFirst',
+          serviceAccountName: 'default',
+        },
+        status: {},
+      },
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  };
+}
+
+/** Posts an AdmissionReview; throws unless Signet allowed it. */
+async function admit(service: string, review: Record<string, unknown>): Promise<void> {
+  const answer = await post(`${service}/admission`, JSON.stringify(review), 'application/json');
+  if (answer.status !== 200 || !answer.body.includes('"allowed":true')) {
+    throw new Error(`admission: HTTP ${answer.status}, ${answer.body.slice(0, 300)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A goal line of the table. */
+interface Row {
+  readonly case: string;
+  readonly measure: string;
+  readonly signet: string;
+  readonly floor: string;
+  readonly ratio: string;
+  readonly goal: string;
+  readonly met: boolean | undefined;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const headers = ['case', 'measure', 'Signet', 'floor / base', 'ratio', 'goal', 'met'];
+  const cells = rows.map((r) => [
+    r.case,
+    r.measure,
+    r.signet,
+    r.floor,
+    r.ratio,
+    r.goal,
+    r.met === undefined ? '–' : r.met ? 'yes' : 'NO',
+  ]);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const line = (values: readonly string[]) => values.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ');
+  console.log(line(headers));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const c of cells) console.log(line(c));
+}
+
+const log = (message: string) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+
+/** Requests seen by the proxy (no faults injected) during `work`, as `METHOD kind` lines. */
+async function countRequests(proxy: FaultProxy, work: () => Promise<unknown>): Promise<string[]> {
+  const before = proxy.requests.length;
+  await work();
+  return proxy.requests.slice(before).map(({ method, path }) => {
+    const kind = path.includes('/blobs/uploads')
+      ? 'blob upload'
+      : path.includes('/blobs/')
+        ? 'blob'
+        : path.includes('/referrers/')
+          ? 'referrers'
+          : path.includes('.sig')
+            ? '.sig manifest'
+            : /\/manifests\/sha256-[a-f0-9]{64}$/.test(path.split('?')[0] ?? '')
+              ? 'referrers fallback tag'
+              : 'image manifest';
+    return `${method} ${kind}`;
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), 'signet-bench-'));
+  let registry: TestRegistry | undefined;
+  let proxy: FaultProxy | undefined;
+  let service: ServiceProcess | undefined;
+  try {
+    const loadavgStart = loadavg();
+    log(
+      `${QUICK ? 'quick' : 'full'} run; node ${process.version}, ${cpus().length} cpus, load average ${loadavgStart.map((l) => l.toFixed(2)).join(' ')}`,
+    );
+    if ((loadavgStart[0] ?? 0) > cpus().length / 2) {
+      log('the machine is already busy: absolute figures will drift, compare the ratios');
+    }
+    // ---- crypto first: nothing else is running yet.
+    log('crypto');
+    const crypto: CryptoFigures[] = await measureCrypto(SIZES.cryptoIterations);
+
+    // ---- registry, a recording proxy, keys, config, service
+    registry = await startTestRegistry();
+    proxy = await startFaultProxy(registry.host);
+    const host = registry.host;
+    const base = registry.url;
+    await mkdir(join(dir, 'keys'));
+    const { privateKey: ecKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await writeFile(join(dir, 'keys', 'bench-ec.pem'), ecKey.export({ type: 'pkcs8', format: 'pem' }), {
+      mode: 0o600,
+    });
+    const privateKey: KeyObject = createPrivateKey(await readFile(join(dir, 'keys', 'bench-ec.pem')));
+    const publicKey = createPublicKey(privateKey);
+    const yaml = `
+registries:
+  - host: ${host}
+    insecure: true
+  - host: ${proxy.host}
+    insecure: true
+witnesses:
+  - name: bench-ec
+    key: file://keys/bench-ec.pem
+signingRules:
+  - name: bench
+    repositories: ["bench/**"]
+    witness: bench-ec
+    algorithm: ECDSA_SHA_256
+    signatureType: default
+policies:
+  - name: bench
+    enabled: true
+    namespaces: [production]
+    images: ["${host}/bench/**", "${proxy.host}/bench/**"]
+    attestors:
+      - witnesses: [bench-ec]
+    mutateDigest: true
+`;
+    const configPath = join(dir, 'signet.yaml');
+    await writeFile(configPath, yaml);
+    if (PROFILE_DIR !== undefined) await mkdir(PROFILE_DIR, { recursive: true });
+    const bundle = await buildCli();
+    service = await startServiceProcess(bundle, configPath, join(dir, 'signet.log'), PROFILE_DIR);
+    const svc = service.url;
+
+    // ---- images
+    log('pushing images');
+    const pushAll = async (repository: string, prefix: string, count: number) => {
+      const layer = await pushLayer(base, repository);
+      return pool(
+        Array.from({ length: count }, (_, i) => `${prefix}${i}`),
+        SIZES.setupConcurrency,
+        async (tag) => ({
+          tag,
+          digest: await pushImage(base, repository, tag, `${repository}:${tag}:${Math.random()}`, layer),
+        }),
+      );
+    };
+    const signCount = SIZES.warmup + SIZES.signRuns;
+    const verifyCount = SIZES.warmup + SIZES.verifyRuns;
+    const signImages = await pushAll('bench/push', 's', signCount);
+    const floorImages = await pushAll('bench/push', 'f', signCount);
+    const burstImages = await pushAll('bench/burst', 's', SIZES.burst);
+    const burstFloorImages = await pushAll('bench/burst', 'f', SIZES.burst);
+    const singleImages = await pushAll('bench/verify', 'one', verifyCount);
+    const eightImages = await pushAll('bench/verify', 'eight', verifyCount);
+    const floorVerifyImages = await pushAll('bench/verify', 'floor', verifyCount);
+    const loadImages = await pushAll('bench/load', 'v', SIZES.loadImages);
+    const countImages = await pushAll('bench/count', 'c', 4);
+
+    // Images to verify are signed by Signet itself, through the push endpoint.
+    log('signing the images to verify');
+    await pool(
+      [
+        ...singleImages.map((i) => ({ ...i, repository: 'bench/verify' })),
+        ...eightImages.map((i) => ({ ...i, repository: 'bench/verify' })),
+        ...floorVerifyImages.map((i) => ({ ...i, repository: 'bench/verify' })),
+        ...loadImages.map((i) => ({ ...i, repository: 'bench/load' })),
+        ...countImages.slice(2).map((i) => ({ ...i, repository: 'bench/count' })),
+      ],
+      SIZES.setupConcurrency,
+      ({ repository, tag, digest }) => notifyPush(svc, host, repository, tag, digest),
+    );
+
+    // ---- request counts, through the counting proxy (not timed)
+    log('counting requests');
+    const [c0, c1, c2, c3] = countImages as [
+      (typeof countImages)[0],
+      (typeof countImages)[0],
+      (typeof countImages)[0],
+      (typeof countImages)[0],
+    ];
+    const requests = {
+      signSignet: await countRequests(proxy, () =>
+        notifyPush(svc, proxy!.host, 'bench/count', c0.tag, c0.digest),
+      ),
+      signFloor: await countRequests(proxy, () =>
+        floorAppend(`http://${proxy!.host}`, proxy!.host, 'bench/count', c1.digest, c1.tag, privateKey),
+      ),
+      verifySignet: await countRequests(proxy, () =>
+        admit(svc, podReview([`${proxy!.host}/bench/count:${c2.tag}`])),
+      ),
+      verifyFloor: await countRequests(proxy, () =>
+        floorVerify(`http://${proxy!.host}`, 'bench/count', c3.tag, publicKey),
+      ),
+    };
+
+    // ---- sign, one push
+    log('sign, one push');
+    const signSignet: number[] = [];
+    const signFloor: number[] = [];
+    for (let i = 0; i < signCount; i++) {
+      const s = signImages[i] as { tag: string; digest: string };
+      const f = floorImages[i] as { tag: string; digest: string };
+      const timeSignet = async () => {
+        const t = process.hrtime.bigint();
+        await notifyPush(svc, host, 'bench/push', s.tag, s.digest);
+        return msSince(t);
+      };
+      const timeFloor = async () => {
+        const t = process.hrtime.bigint();
+        await floorAppend(base, host, 'bench/push', f.digest, f.tag, privateKey);
+        return msSince(t);
+      };
+      // Alternate the order so neither always runs right after the other.
+      let signet: number;
+      let floor: number;
+      if (i % 2 === 0) {
+        signet = await timeSignet();
+        floor = await timeFloor();
+      } else {
+        floor = await timeFloor();
+        signet = await timeSignet();
+      }
+      if (i >= SIZES.warmup) {
+        signSignet.push(signet);
+        signFloor.push(floor);
+      }
+    }
+
+    // ---- verify, miss (1 container) and 8 containers, cold cache: each run a never-seen image
+    log('verify, miss and 8 containers');
+    const verifyOne: number[] = [];
+    const verifyEight: number[] = [];
+    const verifyFloor: number[] = [];
+    for (let i = 0; i < verifyCount; i++) {
+      const one = singleImages[i] as { tag: string };
+      const eight = eightImages[i] as { tag: string };
+      const floor = floorVerifyImages[i] as { tag: string };
+      const jobs: (() => Promise<void>)[] = [
+        async () => {
+          const review = podReview([`${host}/bench/verify:${one.tag}`]);
+          const t = process.hrtime.bigint();
+          await admit(svc, review);
+          if (i >= SIZES.warmup) verifyOne.push(msSince(t));
+        },
+        async () => {
+          const review = podReview(Array.from({ length: 8 }, () => `${host}/bench/verify:${eight.tag}`));
+          const t = process.hrtime.bigint();
+          await admit(svc, review);
+          if (i >= SIZES.warmup) verifyEight.push(msSince(t));
+        },
+        async () => {
+          const t = process.hrtime.bigint();
+          await floorVerify(base, 'bench/verify', floor.tag, publicKey);
+          if (i >= SIZES.warmup) verifyFloor.push(msSince(t));
+        },
+      ];
+      // Rotate the order each run.
+      for (let j = 0; j < jobs.length; j++) await (jobs[(i + j) % jobs.length] as () => Promise<void>)();
+    }
+
+    // ---- sign, burst
+    log(`sign, burst of ${SIZES.burst} at concurrency ${SIZES.burstConcurrency}`);
+    const burstLatencies: number[] = [];
+    let t = process.hrtime.bigint();
+    await pool(burstImages, SIZES.burstConcurrency, async ({ tag, digest }) => {
+      const s = process.hrtime.bigint();
+      await notifyPush(svc, host, 'bench/burst', tag, digest);
+      burstLatencies.push(msSince(s));
+    });
+    const burstSignetMs = msSince(t);
+    const burstFloorLatencies: number[] = [];
+    t = process.hrtime.bigint();
+    await pool(burstFloorImages, SIZES.burstConcurrency, async ({ tag, digest }) => {
+      const s = process.hrtime.bigint();
+      await floorAppend(base, host, 'bench/burst', digest, tag, privateKey);
+      burstFloorLatencies.push(msSince(s));
+    });
+    const burstFloorMs = msSince(t);
+    // Every push signed: each `.sig` manifest exists and names the image.
+    const unsigned = (
+      await pool(burstImages, SIZES.setupConcurrency, async ({ digest }) => {
+        const res = await fetch(`${base}/v2/bench/burst/manifests/${digest.replace(':', '-')}.sig`, {
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+        });
+        const body = Buffer.from(await res.arrayBuffer());
+        return res.status === 200 && JSON.parse(body.toString('utf8')).layers.length === 1 ? 0 : 1;
+      })
+    ).reduce<number>((a, b) => a + b, 0);
+
+    // ---- verify, hit: Signet's own time, in this process, warm cache, no HTTP
+    log('verify, hit (in process)');
+    const inProcess = createSignet(parseConfig(yaml, { baseDir: dir, source: configPath }), {
+      logger: silentLogger,
+    });
+    const controller = new AdmissionController({ verifier: inProcess.verifier });
+    const hitImage = loadImages[0] as { tag: string; digest: string };
+    const hitDigestReview = podReview(
+      Array.from({ length: 8 }, () => `${host}/bench/load@${hitImage.digest}`),
+    );
+    const hitTagReview = podReview(Array.from({ length: 8 }, () => `${host}/bench/load:${hitImage.tag}`));
+    const hit = async (review: Record<string, unknown>, iterations: number): Promise<number[]> => {
+      const samples: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const s = process.hrtime.bigint();
+        const answer = await controller.review(review, undefined);
+        samples.push(msSince(s));
+        if (!answer.response.allowed) throw new Error(`hit: denied ${JSON.stringify(answer.response)}`);
+      }
+      return samples;
+    };
+    await hit(hitDigestReview, 1); // fills the cache
+    await hit(hitDigestReview, Math.min(5_000, SIZES.hitIterations)); // warms the JIT
+    const hitDigest = await hit(hitDigestReview, SIZES.hitIterations);
+    const tagIterations = Math.max(200, Math.floor(SIZES.hitIterations / 25));
+    await hit(hitTagReview, 200);
+    const hitTag = await hit(hitTagReview, tagIterations);
+    const headFloor: number[] = [];
+    for (let i = 0; i < tagIterations; i++) {
+      const s = process.hrtime.bigint();
+      const res = await fetch(`${base}/v2/bench/load/manifests/${hitImage.tag}`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      await res.arrayBuffer();
+      headFloor.push(msSince(s));
+    }
+    inProcess.keys.close();
+
+    // ---- verify, load: by tag (every review resolves its tag with a HEAD), then by digest
+    const running = service;
+    const load = async (label: string, image: (i: { tag: string; digest: string }) => string) => {
+      log(`verify, load by ${label}: ${SIZES.loadConcurrency} concurrent for ${SIZES.loadSeconds} s`);
+      const reviews = loadImages.map((i) =>
+        JSON.stringify(podReview(Array.from({ length: 8 }, () => image(i)))),
+      );
+      // Reset the service's RSS high-water mark, so VmHWM afterwards is the peak during this load.
+      await running.resetPeak();
+      const before = await running.memory();
+      const latencies: number[] = [];
+      let errors = 0;
+      let sent = 0;
+      let rssSampled = 0;
+      const sampler = setInterval(() => {
+        void running.memory().then((m) => (rssSampled = Math.max(rssSampled, m.rss)));
+      }, 1000);
+      const deadline = Date.now() + SIZES.loadSeconds * 1000;
+      const start = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: SIZES.loadConcurrency }, async () => {
+          while (Date.now() < deadline) {
+            const body = reviews[sent++ % reviews.length] as string;
+            const s = process.hrtime.bigint();
+            try {
+              const answer = await post(`${svc}/admission`, body, 'application/json');
+              if (answer.status !== 200 || !answer.body.includes('"allowed":true')) errors++;
+            } catch {
+              errors++;
+            }
+            latencies.push(msSince(s));
+          }
+        }),
+      );
+      const elapsedMs = msSince(start);
+      clearInterval(sampler);
+      const after = await running.memory();
+      return {
+        by: label,
+        seconds: SIZES.loadSeconds,
+        concurrency: SIZES.loadConcurrency,
+        requests: latencies.length,
+        perSecond: (latencies.length / elapsedMs) * 1000,
+        errors,
+        latency: summary(latencies),
+        rssBeforeBytes: before.rss,
+        rssAfterBytes: after.rss,
+        rssPeakBytes: Math.max(after.peakRss, rssSampled, after.rss),
+      };
+    };
+    const loadByTag = await load('tag', ({ tag }) => `${host}/bench/load:${tag}`);
+    const loadByDigest = await load('digest', ({ tag, digest }) => `${host}/bench/load:${tag}@${digest}`);
+    const loadavgAfter = loadavg();
+
+    await service.stop();
+    service = undefined;
+
+    // ---- Lambda bundles
+    log('Lambda bundles');
+    const bundles: BundleFigures[] = measureBundles(SIZES.bundleRuns);
+
+    // ---- results
+    const signRatio = median(signSignet) / median(signFloor);
+    const burstSignetRate = (SIZES.burst / burstSignetMs) * 1000;
+    const burstFloorRate = (SIZES.burst / burstFloorMs) * 1000;
+    const missRatio = median(verifyOne) / median(verifyFloor);
+    const eightRatio = median(verifyEight) / median(verifyOne);
+    const hitP99 = percentile(hitDigest, 99);
+    const ms = (v: number) => `${fixed(v)} ms`;
+    const rows: Row[] = [
+      {
+        case: 'sign, one push',
+        measure: 'median, event → .sig stored',
+        signet: ms(median(signSignet)),
+        floor: ms(median(signFloor)),
+        ratio: `${fixed(signRatio)} ×`,
+        goal: '≤ 1.3 × floor',
+        met: signRatio <= 1.3,
+      },
+      {
+        case: 'sign, burst',
+        measure: `${SIZES.burst} pushes, ${SIZES.burstConcurrency} in flight`,
+        signet: `${fixed(burstSignetRate, 0)}/s, ${SIZES.burst - unsigned} signed`,
+        floor: `${fixed(burstFloorRate, 0)}/s`,
+        ratio: `${fixed(burstSignetRate / burstFloorRate)} ×`,
+        goal: 'all signed, ≥ 0.7 × floor',
+        met: unsigned === 0 && burstSignetRate / burstFloorRate >= 0.7,
+      },
+      {
+        case: 'verify, miss',
+        measure: 'median, 1-container Pod, cold',
+        signet: ms(median(verifyOne)),
+        floor: ms(median(verifyFloor)),
+        ratio: `${fixed(missRatio)} ×`,
+        goal: '≤ 1.3 × floor',
+        met: missRatio <= 1.3,
+      },
+      {
+        case: 'verify, 8 containers',
+        measure: 'median, 8 × one image, cold',
+        signet: ms(median(verifyEight)),
+        floor: `${ms(median(verifyOne))} (1 container)`,
+        ratio: `${fixed(eightRatio)} ×`,
+        goal: '≤ 1.2 × single',
+        met: eightRatio <= 1.2,
+      },
+      {
+        case: 'verify, hit',
+        measure: 'p99 in process, 8 containers by digest',
+        signet: `${fixed(hitP99, 3)} ms (p50 ${fixed(median(hitDigest), 3)})`,
+        floor: '–',
+        ratio: '–',
+        goal: '≤ 0.2 ms',
+        met: hitP99 <= 0.2,
+      },
+      {
+        case: 'verify, hit by tag',
+        measure: 'p50 in process, 8 containers by tag (1 HEAD)',
+        signet: `${ms(median(hitTag))} (p99 ${fixed(percentile(hitTag, 99))})`,
+        floor: `${ms(median(headFloor))} (bare HEAD)`,
+        ratio: `${fixed(median(hitTag) / median(headFloor))} ×`,
+        goal: 'reported',
+        met: undefined,
+      },
+      ...[loadByTag, loadByDigest].map((l): Row => ({
+        case: `verify, load by ${l.by}`,
+        measure: `${l.concurrency} concurrent, ${l.seconds} s, 8-container Pod`,
+        signet: `p50 ${ms(l.latency.p50)}, p99 ${ms(l.latency.p99)}, ${fixed(l.perSecond, 0)}/s, ${l.errors} errors, RSS ${fixed(l.rssPeakBytes / 2 ** 20, 0)} MB`,
+        floor: '–',
+        ratio: '–',
+        goal: '0 errors, RSS ≤ 256 MB',
+        met: l.errors === 0 && l.rssPeakBytes <= RSS_GOAL_BYTES,
+      })),
+      ...bundles
+        .filter((b) => b.name !== 'failure')
+        .map((b): Row => ({
+          case: `Lambda ${b.name} bundle`,
+          measure: 'minified size; require (with source maps)',
+          signet: `${fixed(b.bytes / 2 ** 20)} MB; ${fixed(b.requireMsSourceMaps, 0)} ms (${fixed(b.requireMs, 0)} plain)`,
+          floor: '–',
+          ratio: '–',
+          goal: '≤ 1.5 MB; ≤ 150 ms',
+          met: b.bytes <= 1.5 * 2 ** 20 && b.requireMsSourceMaps <= 150,
+        })),
+      ...crypto.map((c): Row => ({
+        case: `crypto ${c.algorithm}`,
+        measure: `${c.key}: sign / verify / witness check µs`,
+        signet: `${fixed(c.signetSignUs, 0)} / ${fixed(c.signetVerifyUs, 0)} / ${fixed(c.witnessCheckUs, 0)}`,
+        floor: `${fixed(c.bareSignAsyncUs, 0)} (sync ${fixed(c.bareSignSyncUs, 0)}) / ${fixed(c.bareVerifyUs, 0)}`,
+        ratio: `${fixed(c.signetSignUs / c.bareSignAsyncUs)} / ${fixed(c.signetVerifyUs / c.bareVerifyUs)}`,
+        goal: 'reported',
+        met: undefined,
+      })),
+    ];
+    console.log(
+      `\nSignet benchmarks, ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}${QUICK ? ' (BENCH_QUICK)' : ''}\n`,
+    );
+    printTable(rows);
+    console.log(
+      `\nregistry requests: sign ${requests.signSignet.length} (floor ${requests.signFloor.length}), verify miss ${requests.verifySignet.length} (floor ${requests.verifyFloor.length})`,
+    );
+
+    const results = {
+      date: new Date().toISOString(),
+      quick: QUICK,
+      machine: {
+        nproc: cpus().length,
+        cpu: cpus()[0]?.model.trim(),
+        memoryBytes: totalmem(),
+        node: process.version,
+        platform: `${process.platform} ${process.arch}`,
+      },
+      loadavg: { start: loadavgStart, end: loadavgAfter },
+      sizes: SIZES,
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      rows,
+      requests,
+      sign: { signet: summary(signSignet), floor: summary(signFloor), ratio: signRatio },
+      burst: {
+        count: SIZES.burst,
+        concurrency: SIZES.burstConcurrency,
+        unsigned,
+        signet: { ms: burstSignetMs, perSecond: burstSignetRate, latency: summary(burstLatencies) },
+        floor: { ms: burstFloorMs, perSecond: burstFloorRate, latency: summary(burstFloorLatencies) },
+        ratio: burstSignetRate / burstFloorRate,
+      },
+      verifyMiss: {
+        signet: summary(verifyOne),
+        floor: summary(verifyFloor),
+        ratio: missRatio,
+      },
+      verifyEight: { signet: summary(verifyEight), ratioToSingle: eightRatio },
+      verifyHit: {
+        byDigest: summary(hitDigest),
+        byTag: summary(hitTag),
+        bareHead: summary(headFloor),
+      },
+      verifyLoad: [loadByTag, loadByDigest],
+      bundles,
+      crypto,
+    };
+    const resultsDir = join(__dirname, 'results');
+    await mkdir(resultsDir, { recursive: true });
+    await writeFile(join(resultsDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    log(`wrote bench/results/latest.json (${results.durationSeconds} s)`);
+  } finally {
+    await service?.stop();
+    await proxy?.close();
+    await registry?.stop();
+    agent.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function summary(samples: readonly number[]) {
+  return {
+    n: samples.length,
+    p50: median(samples),
+    p90: percentile(samples, 90),
+    p99: percentile(samples, 99),
+    min: percentile(samples, 0),
+    max: percentile(samples, 100),
+  };
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
