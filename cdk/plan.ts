@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { kmsSigningOnly } from '../lib/config/kms-only';
 import { parseConfig } from '../lib/config/load';
 import type { KeyReference, SignetConfig } from '../lib/config/types';
 import { ConfigError, describeError, type FieldIssue } from '../lib/core/errors';
@@ -126,18 +127,17 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
   const coverage = checkCoverage(input, isToken, issues);
   const witnesses = new Map(config.witnesses.map((w) => [w.name, w]));
 
+  // The rules the sign Lambda runs: the same filter it applies (lib/config/kms-only.ts).
+  const { config: lambdaConfig, unusable } = kmsSigningOnly(config);
+  for (const rule of unusable.filter((r) => isAutomatic(config, r.rule))) {
+    warnings.push({
+      id: 'signet:local-key-rule',
+      message: `signing rule "${rule.rule}": ${rule.reason}: this rule runs only under \`signet serve\` (give the witness an awskms:// key and a \`keys\` entry to sign in AWS)`,
+    });
+  }
   const signingWitnesses = unique(
-    config.signingRules
+    lambdaConfig.signingRules
       .filter((rule) => rule.enabled && rule.trigger === 'automatic')
-      .filter((rule) => {
-        const kind = witnesses.get(rule.witness)?.key.$case;
-        if (kind === 'kms') return true;
-        warnings.push({
-          id: 'signet:local-key-rule',
-          message: `signing rule "${rule.name}": witness "${rule.witness}" has a ${kind ?? 'missing'} key, which exists only where \`signet serve\` runs; the sign Lambda skips this rule (give the witness an awskms:// key and a \`keys\` entry to sign in AWS)`,
-        });
-        return false;
-      })
       .map((rule) => rule.witness),
   );
 
@@ -339,4 +339,10 @@ export function coverageOfRules(config: SignetConfig): RepositoryCoverage {
     );
   }
   return { repositories: unique(repositories), namespaces: unique(namespaces) };
+}
+
+/** A rule that signs on push (enabled, automatic): the only kind a skipped rule is worth a warning for. */
+function isAutomatic(config: SignetConfig, name: string): boolean {
+  const rule = config.signingRules.find((r) => r.name === name);
+  return rule !== undefined && rule.enabled && rule.trigger === 'automatic';
 }
