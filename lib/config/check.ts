@@ -73,12 +73,6 @@ export function checkConfig(
     }
     if (!rule.enabled) warn(at, 'is disabled: images it matches are not signed');
     if (rule.trigger === 'manual') warn(at, 'has a manual trigger: pushes are not signed until someone asks');
-    if (rule.bundle) {
-      warn(
-        at,
-        'bundle: true is not implemented yet: only the cosign .sig signature is written (see README, Limits)',
-      );
-    }
   });
 
   config.policies.forEach((policy, i) => {

@@ -6,8 +6,9 @@ import { buildPayload, PAYLOAD_ANNOTATIONS } from '../cosign/payload';
 import { isSignatureArtifact, isSignatureArtifactType } from '../cosign/signature-manifest';
 import type { PushEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
-import type { RegistryClient, RegistryClientFactory } from '../registry/types';
+import type { Descriptor, RegistryClient, RegistryClientFactory } from '../registry/types';
 import { isIndexMediaType } from '../registry/types';
+import { BundlePublisher, type BundleCandidate, type BundlePublishResult } from './bundle-publisher';
 import { RuleSet } from './rules';
 import { SignaturePublisher, type SignatureCandidate } from './publisher';
 
@@ -22,6 +23,10 @@ export interface RuleOutcome {
   /** Where the signature lives: `registry/repository:sha256-<hex>.sig`. */
   readonly signatureRef: string;
   readonly keyId: string | undefined;
+  /** For a rule with `bundle: true`: whether its Sigstore bundle was written now or found. */
+  readonly bundle?: 'written' | 'present';
+  /** Where a bundle written now lives: `registry/repository@<referrer manifest digest>`. */
+  readonly bundleRef?: string;
   readonly error?: string;
   readonly errorCode?: string;
 }
@@ -49,6 +54,7 @@ export interface SigningPipelineDeps {
   readonly keys: KeyRing;
   readonly logger: Logger;
   readonly publisher?: SignaturePublisher;
+  readonly bundles?: BundlePublisher;
 }
 
 /**
@@ -58,10 +64,12 @@ export interface SigningPipelineDeps {
 export class SigningPipeline {
   private readonly rules: RuleSet;
   private readonly publisher: SignaturePublisher;
+  private readonly bundles: BundlePublisher;
 
   constructor(private readonly deps: SigningPipelineDeps) {
     this.rules = new RuleSet(deps.config.signingRules);
     this.publisher = deps.publisher ?? new SignaturePublisher();
+    this.bundles = deps.bundles ?? new BundlePublisher();
   }
 
   /** Handles a push notification (automatic trigger). */
@@ -136,17 +144,30 @@ export class SigningPipeline {
       if (fetched === undefined) return skip('manifest no longer exists');
       if (isSignatureArtifact(fetched.manifest)) return skip('signature artifact manifest');
 
-      const children =
+      const children: readonly Descriptor[] =
         isIndexMediaType(fetched.mediaType) && 'manifests' in fetched.manifest
-          ? fetched.manifest.manifests.map((child) => child.digest)
+          ? fetched.manifest.manifests
           : [];
-      const targets = new Map<string, SigningRule[]>([[event.digest, rules]]);
+      const root: Descriptor = {
+        mediaType: fetched.mediaType,
+        digest: event.digest,
+        size: fetched.bytes.length,
+      };
+      const targets = new Map<string, { subject: Descriptor; rules: SigningRule[] }>([
+        [event.digest, { subject: root, rules: [...rules] }],
+      ]);
       for (const rule of rules.filter((r) => r.recursive)) {
-        for (const child of children) targets.set(child, [...(targets.get(child) ?? []), rule]);
+        for (const child of children) {
+          const target = targets.get(child.digest) ?? { subject: child, rules: [] };
+          target.rules.push(rule);
+          targets.set(child.digest, target);
+        }
       }
       outcomes = (
         await Promise.all(
-          [...targets].map(([digest, digestRules]) => this.signDigest(client, event, digest, digestRules)),
+          [...targets.values()].map(({ subject, rules: digestRules }) =>
+            this.signDigest(client, event, subject, digestRules),
+          ),
         )
       ).flat();
     } catch (error) {
@@ -167,6 +188,72 @@ export class SigningPipeline {
   }
 
   private async signDigest(
+    client: RegistryClient,
+    event: PushEvent,
+    subject: Descriptor,
+    rules: readonly SigningRule[],
+  ): Promise<RuleOutcome[]> {
+    const outcomes = await this.signCosign(client, event, subject.digest, rules);
+    // Rules with `bundle: true` also publish a Sigstore bundle, once their cosign signature is
+    // in place; a rule whose bundle fails has failed (a re-delivery finds the signature present
+    // and writes only the bundle).
+    const bundleRules = rules.filter(
+      (rule) => rule.bundle && outcomes.some((o) => o.rule === rule.name && o.status !== 'failed'),
+    );
+    if (bundleRules.length === 0) return outcomes;
+    const byRule = new Map(outcomes.map((o) => [o.rule, o]));
+    const candidates: BundleCandidate[] = [];
+    await Promise.all(
+      bundleRules.map(async (rule) => {
+        try {
+          const key = this.deps.keys.get(rule.witness);
+          const publicKey = await key.publicKey();
+          candidates.push({
+            id: rule.name,
+            publicKey,
+            algorithm: rule.algorithm,
+            signer: () => key.signer(rule.algorithm),
+          });
+        } catch (error) {
+          byRule.set(rule.name, {
+            ...(byRule.get(rule.name) as RuleOutcome),
+            status: 'failed',
+            ...errorFields(error),
+          });
+        }
+      }),
+    );
+    let result: BundlePublishResult | undefined;
+    try {
+      result = await this.bundles.publish(client, event.repository, subject, candidates);
+    } catch (error) {
+      for (const candidate of candidates) {
+        byRule.set(candidate.id, {
+          ...(byRule.get(candidate.id) as RuleOutcome),
+          status: 'failed',
+          ...errorFields(error),
+        });
+      }
+    }
+    for (const outcome of result?.outcomes ?? []) {
+      const before = byRule.get(outcome.id) as RuleOutcome;
+      if (outcome.$case === 'failed') {
+        byRule.set(outcome.id, { ...before, status: 'failed', ...errorFields(outcome.error) });
+      } else {
+        const bundleRef = result?.written.get(outcome.id);
+        byRule.set(outcome.id, {
+          ...before,
+          // Signed when anything was written for the rule: the cosign signature or the bundle.
+          status: before.status === 'signed' || outcome.$case === 'written' ? 'signed' : 'already-signed',
+          bundle: outcome.$case === 'written' ? 'written' : 'present',
+          ...(bundleRef !== undefined ? { bundleRef } : {}),
+        });
+      }
+    }
+    return outcomes.map((o) => byRule.get(o.rule) as RuleOutcome);
+  }
+
+  private async signCosign(
     client: RegistryClient,
     event: PushEvent,
     digest: string,
@@ -272,9 +359,7 @@ export class SigningPipeline {
       status,
       signatureRef,
       keyId,
-      ...(error !== undefined
-        ? { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' }
-        : {}),
+      ...(error !== undefined ? errorFields(error) : {}),
     };
   }
 
@@ -293,4 +378,8 @@ export class SigningPipeline {
       else this.deps.logger.info(outcome.status === 'signed' ? 'image signed' : 'already signed', fields);
     }
   }
+}
+
+function errorFields(error: unknown): { error: string; errorCode: string } {
+  return { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' };
 }

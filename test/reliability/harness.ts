@@ -42,6 +42,8 @@ export interface SigningWitness {
   readonly key: string;
   readonly algorithm: TrustedKey['algorithm'];
   readonly signatureType: 'default' | 'simple';
+  /** The rule also publishes a Sigstore bundle. */
+  readonly bundle?: boolean;
 }
 
 /**
@@ -67,7 +69,7 @@ ${witnesses
     namespaces: [${namespace}]
     witness: ${w.witness}
     algorithm: ${w.algorithm}
-    signatureType: ${w.signatureType}`,
+    signatureType: ${w.signatureType}${w.bundle === true ? '\n    bundle: true' : ''}`,
   )
   .join('\n')}
 ${extra}`;
