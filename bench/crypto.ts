@@ -127,6 +127,7 @@ export async function measureCrypto(iterations: number): Promise<CryptoFigures[]
       rejected: [],
       notes: [],
       bundleError: undefined,
+      referrersApi: undefined,
     };
     const witnessResult = await checkWitness(witness, keys, signatures, { digest, tag: 'v1' });
     if (!witnessResult.valid)

@@ -127,19 +127,16 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
   const coverage = checkCoverage(input, isToken, issues);
   const witnesses = new Map(config.witnesses.map((w) => [w.name, w]));
 
-  // The rules the sign Lambda runs: the same filter it applies (lib/config/kms-only.ts).
-  const { config: lambdaConfig, unusable } = kmsSigningOnly(config);
-  for (const rule of unusable.filter((r) => isAutomatic(config, r.rule))) {
+  // The rules the sign Lambda runs on push: the same filter it applies (lib/config/kms-only.ts).
+  const onPush = config.signingRules.filter((rule) => rule.enabled && rule.trigger === 'automatic');
+  const { config: lambdaConfig, unusable } = kmsSigningOnly({ ...config, signingRules: onPush });
+  for (const rule of unusable) {
     warnings.push({
       id: 'signet:local-key-rule',
       message: `signing rule "${rule.rule}": ${rule.reason}: this rule runs only under \`signet serve\` (give the witness an awskms:// key and a \`keys\` entry to sign in AWS)`,
     });
   }
-  const signingWitnesses = unique(
-    lambdaConfig.signingRules
-      .filter((rule) => rule.enabled && rule.trigger === 'automatic')
-      .map((rule) => rule.witness),
-  );
+  const signingWitnesses = unique(lambdaConfig.signingRules.map((rule) => rule.witness));
 
   const verifyWitnesses: string[] = [];
   for (const policy of config.policies.filter((p) => p.enabled)) {
@@ -339,10 +336,4 @@ export function coverageOfRules(config: SignetConfig): RepositoryCoverage {
     );
   }
   return { repositories: unique(repositories), namespaces: unique(namespaces) };
-}
-
-/** A rule that signs on push (enabled, automatic): the only kind a skipped rule is worth a warning for. */
-function isAutomatic(config: SignetConfig, name: string): boolean {
-  const rule = config.signingRules.find((r) => r.name === name);
-  return rule !== undefined && rule.enabled && rule.trigger === 'automatic';
 }

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Signer } from '@sigstore/sign';
 import type { SigningAlgorithm } from '../config/types';
 import { ConfigError, KeyError, describeError } from '../core/errors';
+import { onceUntilFailure } from '../core/once';
 import { ALGORITHMS, assertAlgorithmFits, keyIdOf, shapeOf, signOptions, spkiPem } from './algorithms';
 import type { KeyShape, WitnessKey } from './types';
 
@@ -133,7 +134,10 @@ export function localSigner(
  */
 export class FileWitnessKey implements WitnessKey {
   readonly canSign = true;
-  private loading: Promise<LoadedPrivateKey> | undefined;
+  private readonly load = onceUntilFailure(async () => {
+    const text = await readKeyFile(this.path, `witness "${this.witness}": private key`);
+    return parsePrivateKeyPem(text, `witness "${this.witness}": ${this.path}`);
+  });
 
   constructor(
     readonly witness: string,
@@ -156,16 +160,5 @@ export class FileWitnessKey implements WitnessKey {
     const loaded = await this.load();
     assertAlgorithmFits(loaded.shape, algorithm, `${this.path} (witness "${this.witness}")`);
     return localSigner(loaded.privateKey, algorithm, loaded);
-  }
-
-  private load(): Promise<LoadedPrivateKey> {
-    this.loading ??= (async () => {
-      const text = await readKeyFile(this.path, `witness "${this.witness}": private key`);
-      return parsePrivateKeyPem(text, `witness "${this.witness}": ${this.path}`);
-    })().catch((err: unknown) => {
-      this.loading = undefined;
-      throw err;
-    });
-    return this.loading;
   }
 }

@@ -10,6 +10,7 @@ import {
 import type { Signer } from '@sigstore/sign';
 import type { KeyReference, SigningAlgorithm } from '../config/types';
 import { ConfigError, KeyError, describeError } from '../core/errors';
+import { onceUntilFailure } from '../core/once';
 import {
   assertAlgorithmFits,
   describeShape,
@@ -152,8 +153,10 @@ interface KmsPublicKey {
  */
 export class KmsWitnessKey implements WitnessKey {
   readonly canSign = true;
-  private metadata: Promise<KeyMetadata & { Arn: string }> | undefined;
-  private material: Promise<KmsPublicKey> | undefined;
+  /** DescribeKey, once; a failure (e.g. a disabled key) is not remembered, so it is asked again. */
+  private readonly describe = onceUntilFailure(() => this.fetchMetadata());
+  /** GetPublicKey, once per key (after DescribeKey accepted it); failures are not remembered. */
+  private readonly fetchPublicKey = onceUntilFailure(() => this.readPublicKey());
 
   constructor(
     readonly witness: string,
@@ -227,15 +230,6 @@ export class KmsWitnessKey implements WitnessKey {
     return Buffer.from(signature);
   }
 
-  /** DescribeKey, once; a failure (e.g. a disabled key) is not remembered, so it is asked again. */
-  private describe(): Promise<KeyMetadata & { Arn: string }> {
-    this.metadata ??= this.fetchMetadata().catch((err: unknown) => {
-      this.metadata = undefined;
-      throw err;
-    });
-    return this.metadata;
-  }
-
   private async fetchMetadata(): Promise<KeyMetadata & { Arn: string }> {
     const keyId = this.reference.keyId;
     let metadata: KeyMetadata | undefined;
@@ -268,36 +262,29 @@ export class KmsWitnessKey implements WitnessKey {
     }
   }
 
-  /** GetPublicKey, once per key (after DescribeKey accepted it); failures are not remembered. */
-  private fetchPublicKey(): Promise<KmsPublicKey> {
-    this.material ??= (async () => {
-      const { Arn: arn } = await this.describe();
-      let out;
-      try {
-        out = await this.client.send(new GetPublicKeyCommand({ KeyId: arn }));
-      } catch (err) {
-        throw kmsError(err, this.reference.keyId, 'GetPublicKey');
-      }
-      let publicKey: KeyObject;
-      try {
-        publicKey = createPublicKey({ key: Buffer.from(out.PublicKey ?? []), format: 'der', type: 'spki' });
-      } catch (err) {
-        throw new ConfigError(
-          'KEY_INVALID',
-          `KMS key ${arn}: GetPublicKey returned no usable SPKI public key (${describeError(err)})`,
-          { cause: err },
-        );
-      }
-      return {
-        publicKey,
-        publicKeyPem: spkiPem(publicKey),
-        shape: shapeOf(publicKey),
-        signingAlgorithms: out.SigningAlgorithms ?? [],
-      };
-    })().catch((err: unknown) => {
-      this.material = undefined;
-      throw err;
-    });
-    return this.material;
+  private async readPublicKey(): Promise<KmsPublicKey> {
+    const { Arn: arn } = await this.describe();
+    let out;
+    try {
+      out = await this.client.send(new GetPublicKeyCommand({ KeyId: arn }));
+    } catch (err) {
+      throw kmsError(err, this.reference.keyId, 'GetPublicKey');
+    }
+    let publicKey: KeyObject;
+    try {
+      publicKey = createPublicKey({ key: Buffer.from(out.PublicKey ?? []), format: 'der', type: 'spki' });
+    } catch (err) {
+      throw new ConfigError(
+        'KEY_INVALID',
+        `KMS key ${arn}: GetPublicKey returned no usable SPKI public key (${describeError(err)})`,
+        { cause: err },
+      );
+    }
+    return {
+      publicKey,
+      publicKeyPem: spkiPem(publicKey),
+      shape: shapeOf(publicKey),
+      signingAlgorithms: out.SigningAlgorithms ?? [],
+    };
   }
 }

@@ -2,6 +2,7 @@ import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import type { Signer } from '@sigstore/sign';
 import type { SigningAlgorithm } from '../config/types';
 import { ConfigError, describeError } from '../core/errors';
+import { onceUntilFailure } from '../core/once';
 import { keyIdOf, shapeOf } from './algorithms';
 import { pemBlocks, readKeyFile } from './file-key';
 import type { KeyShape, WitnessKey } from './types';
@@ -62,7 +63,7 @@ export function parsePublicKeyPem(text: string, source: string): KeyObject {
  */
 export class PublicWitnessKey implements WitnessKey {
   readonly canSign = false;
-  private loading: Promise<LoadedPublicKey> | undefined;
+  private readonly load = onceUntilFailure(() => this.read());
 
   constructor(
     readonly witness: string,
@@ -88,14 +89,6 @@ export class PublicWitnessKey implements WitnessKey {
         `witness "${this.witness}" is verify-only (it has a public key, not a private key) and cannot sign`,
       ),
     );
-  }
-
-  private load(): Promise<LoadedPublicKey> {
-    this.loading ??= this.read().catch((err: unknown) => {
-      this.loading = undefined;
-      throw err;
-    });
-    return this.loading;
   }
 
   private async read(): Promise<LoadedPublicKey> {

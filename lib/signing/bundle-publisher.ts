@@ -13,6 +13,7 @@ import type { Signer } from '@sigstore/sign';
 import type { SigningAlgorithm } from '../config/types';
 import { PublishError } from '../core/errors';
 import { KeyedMutex } from '../core/mutex';
+import { onceUntilFailure } from '../core/once';
 import { referrersFallbackTag } from '../core/reference';
 import { sha256Digest as sha256 } from '../cosign/payload';
 import { backoffDelay, sleep } from '../core/retry';
@@ -45,6 +46,11 @@ export interface BundlePublishResult {
 }
 
 const EMPTY_CONFIG = Buffer.from('{}');
+/** On the referrer manifest and on its entry in the fallback index, as cosign writes them. */
+const BUNDLE_ANNOTATIONS = {
+  'dev.sigstore.bundle.content': 'dsse-envelope',
+  'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
+} as const;
 const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
 
 /** The in-toto statement cosign v3 signs for an image: the digest, named by its repository. */
@@ -69,11 +75,7 @@ export function bundleReferrerManifest(subject: Descriptor, bundle: Buffer, crea
     config: { mediaType: MEDIA_TYPES.ociEmpty, digest: sha256(EMPTY_CONFIG), size: EMPTY_CONFIG.length },
     layers: [{ mediaType: MEDIA_TYPES.sigstoreBundle, digest: sha256(bundle), size: bundle.length }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: {
-      'dev.sigstore.bundle.content': 'dsse-envelope',
-      'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
-      'org.opencontainers.image.created': created.toISOString(),
-    },
+    annotations: { ...BUNDLE_ANNOTATIONS, 'org.opencontainers.image.created': created.toISOString() },
   };
   return Buffer.from(JSON.stringify(manifest), 'utf8');
 }
@@ -119,6 +121,8 @@ export class BundlePublisher {
     const written = new Map<string, string>();
     const referrers: Descriptor[] = [];
     const statement = cosignSignStatement(`${client.host}/${repository}`, subject.digest);
+    // The empty config every referrer manifest names: uploaded (or found) once per publish.
+    const emptyConfig = onceUntilFailure(() => client.pushBlob(repository, EMPTY_CONFIG));
 
     await Promise.all(
       candidates.map(async (candidate) => {
@@ -147,8 +151,7 @@ export class BundlePublisher {
           });
           const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8');
           const manifest = bundleReferrerManifest(subject, bundleBytes, this.now());
-          await client.pushBlob(repository, EMPTY_CONFIG);
-          await client.pushBlob(repository, bundleBytes);
+          await Promise.all([emptyConfig(), client.pushBlob(repository, bundleBytes)]);
           const digest = await client.putManifest(
             repository,
             sha256(manifest),
@@ -160,10 +163,7 @@ export class BundlePublisher {
             digest,
             size: manifest.length,
             artifactType: MEDIA_TYPES.sigstoreBundle,
-            annotations: {
-              'dev.sigstore.bundle.content': 'dsse-envelope',
-              'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
-            },
+            annotations: BUNDLE_ANNOTATIONS,
           });
           written.set(candidate.id, `${client.host}/${repository}@${digest}`);
           outcomes.set(candidate.id, { $case: 'written', id: candidate.id });
@@ -173,7 +173,8 @@ export class BundlePublisher {
       }),
     );
 
-    if (referrers.length > 0 && (await client.getReferrers(repository, subject.digest)) === undefined) {
+    // A registry with the referrers API indexes the new manifests by their subject itself.
+    if (referrers.length > 0 && existing.referrersApi !== true) {
       try {
         await this.addToFallbackIndex(client, repository, subject.digest, referrers);
       } catch (error) {
@@ -198,8 +199,8 @@ export class BundlePublisher {
     referrers: readonly Descriptor[],
   ): Promise<void> {
     const tag = referrersFallbackTag(digest);
+    let current = await readIndex(client, repository, tag);
     for (let round = 1; ; round++) {
-      const current = await readIndex(client, repository, tag);
       const missing = referrers.filter((r) => !current.some((d) => d.digest === r.digest));
       if (missing.length === 0) return;
       const index: ImageIndex = {
@@ -218,10 +219,11 @@ export class BundlePublisher {
           `${client.host}/${repository}:${tag}: concurrent writers kept replacing the referrers index; gave up after ${round} rounds`,
         );
       }
-      // Someone replaced the index between our read and write: read it again (their entries
-      // included) and add ours, and whatever of the previous index they dropped, once more.
+      // Someone replaced the index between our read and write: start from what they wrote (the
+      // read after ours) and add ours, and whatever of the previous index they dropped, once more.
       const lost = current.filter((d) => !after.some((a) => a.digest === d.digest));
       if (lost.length > 0) referrers = [...referrers, ...lost];
+      current = after;
       await sleep(backoffDelay(this.options.backoff, round));
     }
   }

@@ -8,9 +8,9 @@ import type { PushEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
 import type { Descriptor, RegistryClient, RegistryClientFactory } from '../registry/types';
 import { isIndexMediaType } from '../registry/types';
-import { BundlePublisher, type BundleCandidate, type BundlePublishResult } from './bundle-publisher';
+import { BundlePublisher, type BundleCandidate } from './bundle-publisher';
 import { RuleSet } from './rules';
-import { SignaturePublisher, type SignatureCandidate } from './publisher';
+import { SignaturePublisher, type CandidateOutcome, type SignatureCandidate } from './publisher';
 
 /** What happened for one (rule, digest) pair. */
 export interface RuleOutcome {
@@ -201,56 +201,44 @@ export class SigningPipeline {
       (rule) => rule.bundle && outcomes.some((o) => o.rule === rule.name && o.status !== 'failed'),
     );
     if (bundleRules.length === 0) return outcomes;
-    const byRule = new Map(outcomes.map((o) => [o.rule, o]));
+    const bundles = new Map<string, CandidateOutcome>();
     const candidates: BundleCandidate[] = [];
     await Promise.all(
       bundleRules.map(async (rule) => {
         try {
           const key = this.deps.keys.get(rule.witness);
-          const publicKey = await key.publicKey();
           candidates.push({
             id: rule.name,
-            publicKey,
+            publicKey: await key.publicKey(),
             algorithm: rule.algorithm,
             signer: () => key.signer(rule.algorithm),
           });
         } catch (error) {
-          byRule.set(rule.name, {
-            ...(byRule.get(rule.name) as RuleOutcome),
-            status: 'failed',
-            ...errorFields(error),
-          });
+          bundles.set(rule.name, { $case: 'failed', id: rule.name, error });
         }
       }),
     );
-    let result: BundlePublishResult | undefined;
+    let written: ReadonlyMap<string, string> = new Map();
     try {
-      result = await this.bundles.publish(client, event.repository, subject, candidates);
+      const result = await this.bundles.publish(client, event.repository, subject, candidates);
+      for (const outcome of result.outcomes) bundles.set(outcome.id, outcome);
+      written = result.written;
     } catch (error) {
-      for (const candidate of candidates) {
-        byRule.set(candidate.id, {
-          ...(byRule.get(candidate.id) as RuleOutcome),
-          status: 'failed',
-          ...errorFields(error),
-        });
-      }
+      for (const { id } of candidates) bundles.set(id, { $case: 'failed', id, error });
     }
-    for (const outcome of result?.outcomes ?? []) {
-      const before = byRule.get(outcome.id) as RuleOutcome;
-      if (outcome.$case === 'failed') {
-        byRule.set(outcome.id, { ...before, status: 'failed', ...errorFields(outcome.error) });
-      } else {
-        const bundleRef = result?.written.get(outcome.id);
-        byRule.set(outcome.id, {
-          ...before,
-          // Signed when anything was written for the rule: the cosign signature or the bundle.
-          status: before.status === 'signed' || outcome.$case === 'written' ? 'signed' : 'already-signed',
-          bundle: outcome.$case === 'written' ? 'written' : 'present',
-          ...(bundleRef !== undefined ? { bundleRef } : {}),
-        });
-      }
-    }
-    return outcomes.map((o) => byRule.get(o.rule) as RuleOutcome);
+    return outcomes.map((outcome): RuleOutcome => {
+      const bundle = bundles.get(outcome.rule);
+      if (bundle === undefined) return outcome;
+      if (bundle.$case === 'failed') return { ...outcome, status: 'failed', ...errorFields(bundle.error) };
+      const bundleRef = written.get(outcome.rule);
+      return {
+        ...outcome,
+        // Signed when anything was written for the rule: the cosign signature or the bundle.
+        status: outcome.status === 'signed' || bundle.$case === 'written' ? 'signed' : 'already-signed',
+        bundle: bundle.$case,
+        ...(bundleRef !== undefined ? { bundleRef } : {}),
+      };
+    });
   }
 
   private async signCosign(

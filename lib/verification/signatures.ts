@@ -58,6 +58,8 @@ export interface LoadedSignatures {
    * cosign signatures were read; a witness they do not satisfy is reported with this error.
    */
   readonly bundleError: unknown;
+  /** Whether the registry has the OCI referrers API; undefined when bundles were not looked for. */
+  readonly referrersApi: boolean | undefined;
 }
 
 /** Bounds on what one digest's signatures may cost. */
@@ -182,6 +184,7 @@ export function mergeSignatures(a: LoadedSignatures, b: LoadedSignatures): Loade
     rejected: [...a.rejected, ...b.rejected],
     notes: [...a.notes, ...b.notes],
     bundleError: a.bundleError ?? b.bundleError,
+    referrersApi: a.referrersApi ?? b.referrersApi,
   };
 }
 
@@ -211,6 +214,7 @@ function loaded(
     rejected: found.rejected,
     notes: found.notes,
     bundleError,
+    referrersApi: found.referrersApi,
   };
 }
 
@@ -218,9 +222,19 @@ interface Found {
   readonly evidence: SignatureEvidence[];
   readonly rejected: RejectedSignature[];
   readonly notes: string[];
+  referrersApi?: boolean;
 }
 
 const nothingFound = (): Found => ({ evidence: [], rejected: [], notes: [] });
+
+/** `result` with each signature read filed as evidence or as rejected. */
+function sorted(result: Found, read: readonly (SignatureEvidence | RejectedSignature)[]): Found {
+  for (const entry of read) {
+    if ('problem' in entry) result.rejected.push(entry);
+    else result.evidence.push(entry);
+  }
+  return result;
+}
 
 async function loadCosignSignatures(
   client: RegistryClient,
@@ -251,11 +265,7 @@ async function loadCosignSignatures(
     );
   }
   const read = await Promise.all(layers.slice(0, options.maxLayers).map((layer) => readLayer(layer, blob)));
-  for (const entry of read) {
-    if ('problem' in entry) result.rejected.push(entry);
-    else result.evidence.push(entry);
-  }
-  return result;
+  return sorted(result, read);
 }
 
 async function readLayer(
@@ -309,6 +319,7 @@ async function loadBundles(
   const result = nothingFound();
   let referrers: readonly Descriptor[];
   const index = await client.getReferrers(repository, digest, MEDIA_TYPES.sigstoreBundle);
+  result.referrersApi = index !== undefined;
   if (index !== undefined) {
     referrers = index.manifests;
   } else {
@@ -328,11 +339,7 @@ async function loadBundles(
       }
     }),
   );
-  for (const entry of read) {
-    if ('problem' in entry) result.rejected.push(entry);
-    else result.evidence.push(entry);
-  }
-  return result;
+  return sorted(result, read);
 }
 
 async function readBundle(

@@ -8,6 +8,7 @@ import type { SigningAlgorithm } from '../../lib/config/types';
 import { ConfigError, KeyError } from '../../lib/core/errors';
 import { KeyRing } from '../../lib/keys/keyring';
 import { KmsClients, KmsWitnessKey } from '../../lib/keys/kms-key';
+import { LOCAL_AWS_ENV, setEnv } from '../support/aws-endpoint';
 import {
   fastRetryStrategy,
   startKmsEndpoint,
@@ -16,32 +17,20 @@ import {
 } from '../support/kms-endpoint';
 import { freePort } from '../support/ports';
 
-const ENV = {
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
-const saved: Record<string, string | undefined> = {};
+let restoreEnv: (() => void) | undefined;
 
 let kms: KmsEndpoint;
 const pools: KmsClients[] = [];
 
 beforeAll(async () => {
-  for (const [name, value] of Object.entries(ENV)) {
-    saved[name] = process.env[name];
-    process.env[name] = value;
-  }
+  restoreEnv = setEnv(LOCAL_AWS_ENV);
   kms = await startKmsEndpoint();
 });
 
 afterAll(async () => {
   for (const pool of pools) pool.destroy();
   await kms?.close();
-  for (const [name, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
 });
 
 /** A client pool with the SDK's retry strategy, waiting 5 ms between attempts. */

@@ -10,6 +10,7 @@
  * redelivery signs only what is still missing.
  */
 import { DEFAULT_KMS_MAX_ATTEMPTS } from '../../lib/keys/kms-key';
+import { LOCAL_AWS_ENV, setEnv } from '../support/aws-endpoint';
 import { startKmsEndpoint, type KmsEndpoint, type KmsKeySpec } from '../support/kms-endpoint';
 import { pushImageOverHttp, type TrustedKey } from '../support/oci-http';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
@@ -39,14 +40,7 @@ const PUSHES = 60;
 const THROTTLE_RATE = 0.3;
 const MAX_DELIVERIES = 10;
 
-/** Credentials and region for the SDK's default chain; the local endpoint checks only the SigV4 shape. */
-const ENV = {
-  AWS_ACCESS_KEY_ID: 'AKIDSIGNETTEST',
-  AWS_SECRET_ACCESS_KEY: 'signet-test-secret',
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
-const saved: Record<string, string | undefined> = {};
+let restoreEnv: (() => void) | undefined;
 
 /** The KMS witnesses: a key each, and the rule that signs with it. */
 const KMS_WITNESSES: readonly {
@@ -66,10 +60,7 @@ let signet: Harness;
 let trusted: TrustedKey[];
 
 beforeAll(async () => {
-  for (const [name, value] of Object.entries(ENV)) {
-    saved[name] = process.env[name];
-    process.env[name] = value;
-  }
+  restoreEnv = setEnv(LOCAL_AWS_ENV);
   [registry, kms] = await Promise.all([startTestRegistry(), startKmsEndpoint({ seed: 30 })]);
   const kmsHost = new URL(kms.url).host;
   const witnesses: SigningWitness[] = [];
@@ -86,10 +77,7 @@ afterAll(async () => {
   await signet?.stop();
   await kms?.close();
   await registry?.stop();
-  for (const [name, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
 });
 
 describe(`when KMS throttles ${THROTTLE_RATE * 100}% of Sign calls during a burst of ${PUSHES} pushes`, () => {

@@ -1,7 +1,7 @@
 /**
- * A local HTTP endpoint that speaks the AWS JSON 1.1 protocol (KMS, ECR, ...) the way AWS does, so
- * integration tests run the real AWS SDK clients against it: POST / with
- * `X-Amz-Target: <prefix>.<Operation>` and `Content-Type: application/x-amz-json-1.1`, SigV4
+ * A local HTTP endpoint that speaks the AWS JSON protocol (1.1: KMS, ECR, SSM, EventBridge; 1.0:
+ * SQS) the way AWS does, so integration tests run the real AWS SDK clients against it: POST / with
+ * `X-Amz-Target: <prefix>.<Operation>` and `Content-Type: application/x-amz-json-<version>`, SigV4
  * `Authorization` required, errors as `{"__type", "message"}` plus the `x-amzn-errortype` header.
  */
 import { randomUUID } from 'node:crypto';
@@ -41,23 +41,25 @@ export interface AwsJsonEndpoint {
   close(): Promise<void>;
 }
 
-const CONTENT_TYPE = 'application/x-amz-json-1.1';
 const SIGV4 =
   /^AWS4-HMAC-SHA256 Credential=[^/\s,]+\/\d{8}\/[^/\s,]+\/[^/\s,]+\/aws4_request, ?SignedHeaders=[a-z0-9;-]+, ?Signature=[0-9a-f]{64}$/;
 
-function reply(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
+function reply(
+  res: ServerResponse,
+  contentType: string,
+  status: number,
+  body: unknown,
+  errorType?: string,
+): void {
   const text = JSON.stringify(body ?? {});
   res.writeHead(status, {
-    'content-type': CONTENT_TYPE,
+    'content-type': contentType,
     'content-length': Buffer.byteLength(text),
     'x-amzn-requestid': randomUUID(),
     ...(errorType !== undefined ? { 'x-amzn-errortype': errorType } : {}),
   });
   res.end(text);
 }
-
-const fault = (res: ServerResponse, type: string, message: string, status = 400): void =>
-  reply(res, status, { __type: type, message }, type);
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -75,8 +77,17 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startAwsJsonEndpoint(options: {
   targetPrefix: string;
   handlers: Record<string, AwsHandler>;
+  /** The JSON protocol version; default 1.1. */
+  protocol?: '1.0' | '1.1';
+  /** Put before `__type` in error bodies, as some services do (`com.amazonaws.sqs#`). */
+  errorTypePrefix?: string;
+  /** Called when `close()` begins (to end long polls). */
+  onClose?: () => void;
 }): Promise<AwsJsonEndpoint> {
   const calls: AwsCall[] = [];
+  const CONTENT_TYPE = `application/x-amz-json-${options.protocol ?? '1.1'}`;
+  const fault = (res: ServerResponse, type: string, message: string, status = 400): void =>
+    reply(res, CONTENT_TYPE, status, { __type: `${options.errorTypePrefix ?? ''}${type}`, message }, type);
   const server = createServer((req, res) => {
     void (async () => {
       const text = await readBody(req);
@@ -121,7 +132,7 @@ export async function startAwsJsonEndpoint(options: {
       if (handler === undefined)
         return fault(res, 'UnknownOperationException', `unknown operation ${target}`);
       try {
-        return reply(res, 200, await handler(body, { target, headers: req.headers }));
+        return reply(res, CONTENT_TYPE, 200, await handler(body, { target, headers: req.headers }));
       } catch (err) {
         if (err instanceof AwsFault) return fault(res, err.type, err.message, err.status);
         return fault(res, 'InternalFailure', err instanceof Error ? err.message : String(err), 500);
@@ -141,9 +152,30 @@ export async function startAwsJsonEndpoint(options: {
     calls,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        options.onClose?.();
         server.close((err) => (err ? reject(err) : resolve()));
         // SDK clients keep connections alive; do not wait for them to time out.
         server.closeAllConnections();
       }),
+  };
+}
+
+/** Credentials and region for SDK clients that only ever talk to local endpoints. */
+export const LOCAL_AWS_ENV: Readonly<Record<string, string>> = {
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
+
+/** Sets `vars` in `process.env`; the function it returns puts the previous values back. */
+export function setEnv(vars: Readonly<Record<string, string>>): () => void {
+  const saved = Object.entries(vars).map(([name]) => [name, process.env[name]] as const);
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   };
 }

@@ -127,12 +127,18 @@ async function runAll(cleanups: readonly (() => Promise<void>)[]): Promise<void>
 
 const run = promisify(execFile);
 
-/** A self-signed P-256 certificate and key made with the openssl CLI. */
-async function makeSigningCertificate(
+/**
+ * A self-signed P-256 certificate and its key, made with the openssl CLI into
+ * `<dir>/<name>.crt` and `<dir>/<name>.key` (the registry's token signer, a vendor's signing
+ * certificate).
+ */
+export async function makeSelfSignedCertificate(
   dir: string,
-): Promise<{ certPath: string; certDer: string; key: KeyObject }> {
-  const keyPath = join(dir, 'token-signing.key');
-  const certPath = join(dir, 'token-signing.crt');
+  name: string,
+  commonName: string,
+): Promise<{ certPath: string; certPem: string; certDer: string; key: KeyObject }> {
+  const keyPath = join(dir, `${name}.key`);
+  const certPath = join(dir, `${name}.crt`);
   try {
     await run('openssl', [
       'req',
@@ -149,16 +155,16 @@ async function makeSigningCertificate(
       '-days',
       '2',
       '-subj',
-      `/CN=${TOKEN_ISSUER}`,
+      `/CN=${commonName}`,
     ]);
   } catch (err) {
-    throw new Error(`token auth needs the openssl CLI (apt-get install -y openssl): ${String(err)}`, {
+    throw new Error(`certificates need the openssl CLI (apt-get install -y openssl): ${String(err)}`, {
       cause: err,
     });
   }
-  const pem = await readFile(certPath, 'utf8');
-  const certDer = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-  return { certPath, certDer, key: createPrivateKey(await readFile(keyPath)) };
+  const certPem = await readFile(certPath, 'utf8');
+  const certDer = certPem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+  return { certPath, certPem, certDer, key: createPrivateKey(await readFile(keyPath)) };
 }
 
 const base64url = (value: Buffer | string): string => Buffer.from(value).toString('base64url');
@@ -181,7 +187,7 @@ async function startTokenServer(
   basicAuth: TestRegistryOptions['basicAuth'],
   requests: TokenRequest[],
 ): Promise<{ realm: string; certPath: string; close(): Promise<void> }> {
-  const { certPath, certDer, key } = await makeSigningCertificate(dir);
+  const { certPath, certDer, key } = await makeSelfSignedCertificate(dir, 'token-signing', TOKEN_ISSUER);
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://token.invalid');
     const authorization = req.headers.authorization ?? '';

@@ -1,6 +1,6 @@
 /**
- * A local Amazon SQS (standard queues) for integration tests, over the AWS JSON 1.0 protocol the
- * SDK speaks to SQS: POST / with `X-Amz-Target: AmazonSQS.<Operation>` and
+ * A local Amazon SQS (standard queues) for integration tests, on `startAwsJsonEndpoint` with the
+ * AWS JSON 1.0 protocol the SDK speaks to SQS: POST / with `X-Amz-Target: AmazonSQS.<Operation>` and
  * `Content-Type: application/x-amz-json-1.0`, SigV4 `Authorization` required, errors as
  * `{"__type": "com.amazonaws.sqs#<Code>", "message"}` with the `x-amzn-errortype` header.
  *
@@ -25,8 +25,7 @@
  * ("Calculating the MD5 message digest for message attributes").
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { AwsFault, startAwsJsonEndpoint } from './aws-endpoint';
 
 /** A message attribute as the API carries it. */
 export interface SqsAttributeValue {
@@ -71,7 +70,6 @@ export interface SqsEndpoint {
   close(): Promise<void>;
 }
 
-const CONTENT_TYPE = 'application/x-amz-json-1.0';
 const DEFAULT_VISIBILITY_TIMEOUT_S = 30;
 const SYSTEM_ATTRIBUTES = [
   'ApproximateReceiveCount',
@@ -79,15 +77,6 @@ const SYSTEM_ATTRIBUTES = [
   'SenderId',
   'SentTimestamp',
 ] as const;
-
-class SqsFault extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const md5 = (data: string | Buffer): string => createHash('md5').update(data).digest('hex');
 
@@ -119,7 +108,7 @@ function integer(body: Record<string, unknown>, name: string, min: number, max: 
   const value = body[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new SqsFault(
+    throw new AwsFault(
       'InvalidParameterValue',
       `Value ${JSON.stringify(value)} for parameter ${name} is invalid. Reason: Must be between ${min} and ${max}, if provided.`,
     );
@@ -130,7 +119,7 @@ function integer(body: Record<string, unknown>, name: string, min: number, max: 
 function requireString(body: Record<string, unknown>, name: string): string {
   const value = body[name];
   if (typeof value !== 'string' || value === '') {
-    throw new SqsFault('MissingParameter', `The request must contain the parameter ${name}.`);
+    throw new AwsFault('MissingParameter', `The request must contain the parameter ${name}.`);
   }
   return value;
 }
@@ -140,16 +129,9 @@ function stringList(body: Record<string, unknown>, name: string): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export async function startSqsEndpoint(options: { account?: string } = {}): Promise<SqsEndpoint> {
   const account = options.account ?? '111122223333';
   const messages: SqsMessage[] = [];
-  const calls: SqsCall[] = [];
   // Every receipt handle issued, to the message it was issued for.
   const handles = new Map<string, SqsMessage>();
   let closing = false;
@@ -249,7 +231,7 @@ export async function startSqsEndpoint(options: { account?: string } = {}): Prom
       const handle = requireString(body, 'ReceiptHandle');
       const message = handles.get(handle);
       if (message === undefined) {
-        throw new SqsFault('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not valid.`);
+        throw new AwsFault('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not valid.`);
       }
       // An older handle of a message received again since: accepted, and the message stays.
       if (message.receiptHandle !== handle) return {};
@@ -263,83 +245,42 @@ export async function startSqsEndpoint(options: { account?: string } = {}): Prom
       const handle = requireString(body, 'ReceiptHandle');
       const timeout = integer(body, 'VisibilityTimeout', 0, 43_200);
       if (timeout === undefined) {
-        throw new SqsFault('MissingParameter', 'The request must contain the parameter VisibilityTimeout.');
+        throw new AwsFault('MissingParameter', 'The request must contain the parameter VisibilityTimeout.');
       }
       const message = handles.get(handle);
       if (message === undefined || message.receiptHandle !== handle) {
-        throw new SqsFault('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not valid.`);
+        throw new AwsFault('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not valid.`);
       }
       if (!messages.includes(message) || message.visibleAt <= Date.now()) {
-        throw new SqsFault('MessageNotInflight', 'The message referred to is not in flight.');
+        throw new AwsFault('MessageNotInflight', 'The message referred to is not in flight.');
       }
       message.visibleAt = Date.now() + timeout * 1000;
       return {};
     },
   };
 
-  const server = createServer((req, res) => {
-    void (async () => {
-      const reply = (status: number, body: unknown, errorType?: string) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, {
-          'content-type': CONTENT_TYPE,
-          'content-length': Buffer.byteLength(text),
-          'x-amzn-requestid': randomUUID(),
-          ...(errorType !== undefined ? { 'x-amzn-errortype': errorType } : {}),
-        });
-        res.end(text);
-      };
-      const fault = (type: string, message: string) =>
-        reply(400, { __type: `com.amazonaws.sqs#${type}`, message }, type);
-      const text = await readBody(req);
-      if (!/^AWS4-HMAC-SHA256 Credential=/.test(req.headers.authorization ?? '')) {
-        return fault('MissingAuthenticationToken', 'Missing Authentication Token');
-      }
-      if ((req.headers['content-type'] ?? '').split(';')[0] !== CONTENT_TYPE) {
-        return fault('InvalidParameterValue', `Content-Type must be ${CONTENT_TYPE}`);
-      }
-      const target = String(req.headers['x-amz-target'] ?? '');
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        return fault('InvalidParameterValue', 'the request body is not JSON');
-      }
-      const operation = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : '';
-      const handler = operations[operation];
-      if (handler === undefined) return fault('UnsupportedOperation', `${target} is not supported here`);
-      calls.push({ operation, body });
-      try {
-        return reply(200, await handler(body));
-      } catch (error) {
-        if (error instanceof SqsFault) return fault(error.type, error.message);
-        return reply(
-          500,
-          { __type: 'com.amazonaws.sqs#InternalError', message: String(error) },
-          'InternalError',
-        );
-      }
-    })();
+  const endpoint = await startAwsJsonEndpoint({
+    targetPrefix: 'AmazonSQS',
+    protocol: '1.0',
+    errorTypePrefix: 'com.amazonaws.sqs#',
+    handlers: operations,
+    onClose: () => (closing = true),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = endpoint.url;
   return {
     url,
     queueUrl: (name) => `${url}/${account}/${name}`,
     messages,
-    calls,
+    get calls(): SqsCall[] {
+      return endpoint.calls.map(({ target, body }) => ({
+        operation: target.slice('AmazonSQS.'.length),
+        body: body as Record<string, unknown>,
+      }));
+    },
     visible: (queueUrl) => visible(queueUrl),
     expireVisibility() {
       for (const message of messages) message.visibleAt = Math.min(message.visibleAt, Date.now());
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        closing = true;
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    close: () => endpoint.close(),
   };
 }

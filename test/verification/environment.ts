@@ -4,14 +4,12 @@
  * to signature reads, a closed port for an unreachable registry, witness keys generated with
  * node:crypto (and one certificate made with openssl), and Signet built from a YAML config.
  */
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parseConfig } from '../../lib/config/load';
 import type { SignetConfig } from '../../lib/config/types';
 import { silentLogger } from '../../lib/core/logger';
@@ -21,7 +19,7 @@ import type { SigningReport } from '../../lib/signing/pipeline';
 import { ImageVerifier } from '../../lib/verification/verifier';
 import { makeImage, skopeoCopy } from '../support/images';
 import { freePort } from '../support/ports';
-import { startTestRegistry, type TestRegistry } from '../support/registry';
+import { makeSelfSignedCertificate, startTestRegistry, type TestRegistry } from '../support/registry';
 
 /** An HTTP proxy that records every request and may answer some itself. */
 export interface RecordingProxy {
@@ -109,8 +107,6 @@ const indent = (text: string, spaces: number): string =>
     .map((line) => `${' '.repeat(spaces)}${line}`)
     .join('\n');
 
-const run = promisify(execFile);
-
 /** Everything an integration test needs. */
 export interface Environment {
   readonly registry: TestRegistry;
@@ -187,29 +183,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   );
   await writeFile(join(dir, 'keys', 'security.pub'), security.publicKeyPem);
   // A vendor signing certificate (verify-only certificate witness), as `cosign sign --cert` uses.
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    join(dir, 'keys', 'vendor.key'),
-    '-out',
-    join(dir, 'keys', 'vendor.crt'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=vendor signing',
-  ]);
-  const { createPrivateKey } = await import('node:crypto');
-  const vendorKey = createPrivateKey(await readFile(join(dir, 'keys', 'vendor.key')));
+  const vendorCertificate = await makeSelfSignedCertificate(join(dir, 'keys'), 'vendor', 'vendor signing');
   const vendor = {
-    privateKey: vendorKey,
+    privateKey: vendorCertificate.key,
     publicKeyPem: '',
-    certificatePem: await readFile(join(dir, 'keys', 'vendor.crt'), 'utf8'),
+    certificatePem: vendorCertificate.certPem,
   };
 
   const hosts = { proxy: proxy.host, limited: limited.host, closed: closedHost };

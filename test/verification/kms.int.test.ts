@@ -14,17 +14,12 @@ import { KeyRing } from '../../lib/keys/keyring';
 import { RegistryClients } from '../../lib/registry/client';
 import { createSignet } from '../../lib/signet';
 import { ImageVerifier } from '../../lib/verification/verifier';
+import { LOCAL_AWS_ENV, setEnv } from '../support/aws-endpoint';
 import { makeImage, skopeoCopy } from '../support/images';
 import { fastRetryStrategy, startKmsEndpoint, type KmsEndpoint } from '../support/kms-endpoint';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 
-const ENV = {
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
-const saved: Record<string, string | undefined> = {};
+let restoreEnv: (() => void) | undefined;
 
 let kms: KmsEndpoint;
 let registry: TestRegistry;
@@ -83,10 +78,7 @@ let rsaKeyId: string;
 let ecKeyId: string;
 
 beforeAll(async () => {
-  for (const [name, value] of Object.entries(ENV)) {
-    saved[name] = process.env[name];
-    process.env[name] = value;
-  }
+  restoreEnv = setEnv(LOCAL_AWS_ENV);
   kms = await startKmsEndpoint();
   registry = await startTestRegistry();
   dir = await mkdtemp(join(tmpdir(), 'signet-kms-verify-'));
@@ -110,10 +102,7 @@ afterAll(async () => {
   await kms?.close();
   await registry?.stop();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-  for (const [name, value] of Object.entries(saved)) {
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-  }
+  restoreEnv?.();
 });
 
 describe('KMS witnesses', () => {
