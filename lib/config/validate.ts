@@ -299,3 +299,37 @@ export function readString(
   }
   return value;
 }
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Reads a secret given either inline (`key`) or by environment variable name (`envKey`). */
+export function readSecret(
+  r: ObjectReader,
+  key: string,
+  envKey: string,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (r.has(key) && r.has(envKey)) {
+    r.issue(envKey, `give either ${key} or ${envKey}, not both`);
+    return undefined;
+  }
+  if (r.has(key)) return r.requiredString(key);
+  const name = r.optionalString(envKey, (n) =>
+    ENV_NAME.test(n) ? undefined : `"${n}" is not an environment variable name`,
+  );
+  if (name === undefined) return undefined;
+  const value = env[name];
+  if (value === undefined || value === '') {
+    r.issue(envKey, `environment variable ${name} is not set`);
+    return undefined;
+  }
+  return value;
+}
+
+/** A rule or policy name: at most 128 characters, no control characters. */
+export const checkName: Check<string> = (name) =>
+  name.length > 128
+    ? 'must be at most 128 characters'
+    : [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+      ? 'must not contain control characters'
+      : undefined;

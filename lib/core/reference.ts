@@ -17,6 +17,8 @@ const HOST =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 export const DOCKER_HUB = 'docker.io';
+/** Other names of Docker Hub's registry that image references and events use. */
+const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set(['index.docker.io', 'registry-1.docker.io']);
 const MAX_REFERENCE_LENGTH = 4096;
 
 /** A sha256 manifest digest (the only kind Signet signs). */
@@ -32,6 +34,18 @@ export const isRepository = (value: unknown): value is string =>
   value.length > 0 &&
   value.length <= 255 &&
   value.split('/').every((component) => PATH_COMPONENT.test(component));
+
+/**
+ * The one spelling of a registry host that Signet compares: lowercase (DNS names are
+ * case-insensitive), Docker Hub's aliases as `docker.io`, and without the HTTPS default port
+ * (`registry.example.com:443` is `registry.example.com`). Plain-HTTP port 80 is kept: for a
+ * registry reached over HTTPS, `:80` names another port.
+ */
+export function canonicalHost(host: string): string {
+  let canonical = host.toLowerCase();
+  if (canonical.endsWith(':443')) canonical = canonical.slice(0, -4);
+  return DOCKER_HUB_ALIASES.has(canonical) ? DOCKER_HUB : canonical;
+}
 
 /** The registry namespace of a repository: its first path segment. */
 export const registryNamespace = (repository: string): string => repository.split('/', 1)[0] ?? repository;
@@ -75,10 +89,10 @@ export function parseReference(input: string, field = 'image'): ImageReference {
     if (!isTag(tag))
       throw new InputError('REFERENCE_INVALID', field, `"${truncate(input)}" has an invalid tag`);
   }
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB;
   if (!isRegistryHost(registry)) {
     throw new InputError('REFERENCE_INVALID', field, `"${truncate(input)}" has an invalid registry host`);
   }
+  registry = canonicalHost(registry);
   let repository = rest;
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
   if (!isRepository(repository)) {

@@ -4,7 +4,7 @@
  * here recurses into the input, so no depth or size of input can exhaust the stack.
  */
 import { InputError } from '../core/errors';
-import { isAnyDigest, isDigest, isRegistryHost, isRepository, isTag } from '../core/reference';
+import { canonicalHost, isAnyDigest, isDigest, isRegistryHost, isRepository, isTag } from '../core/reference';
 
 /** A parsed JSON object whose values are still unchecked. */
 export type JsonObject = { readonly [key: string]: unknown };
@@ -161,13 +161,12 @@ export function pathOfUrl(value: unknown): string | undefined {
 }
 
 /**
- * A registry host as rules and image references compare it: lowercased (DNS names are
- * case-insensitive, and a Host header keeps whatever case the client typed), or undefined when
- * the value is not a valid `host[:port]`.
+ * A registry host as rules and image references compare it (`canonicalHost`: lowercase, Docker
+ * Hub's aliases as one, no `:443`), or undefined when the value is not a valid `host[:port]`.
  */
 export function normalizeHost(value: unknown): string | undefined {
   if (!isRegistryHost(value)) return undefined;
-  const host = value.toLowerCase();
+  const host = canonicalHost(value);
   const colon = host.startsWith('[') ? host.indexOf(':', host.indexOf(']')) : host.indexOf(':');
   if (colon >= 0) {
     const port = Number(host.slice(colon + 1));

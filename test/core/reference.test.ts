@@ -112,7 +112,7 @@ describe('parseReference', () => {
       ['[::1]/app', { registry: '[::1]', repository: 'app', tag: 'latest', digest: undefined }],
       [
         `[2001:db8::1]:443/app@${DIGEST}`,
-        { registry: '[2001:db8::1]:443', repository: 'app', tag: undefined, digest: DIGEST },
+        { registry: '[2001:db8::1]', repository: 'app', tag: undefined, digest: DIGEST },
       ],
     ])('keeps the brackets of %j', (input, expected) => {
       expect(parseReference(input)).toStrictEqual(expected);

@@ -1,0 +1,148 @@
+/** The `signingRules[]` section: what is signed, by which witness, how. */
+import { validateGlob } from '../core/glob';
+import { isRepository } from '../core/reference';
+import { isEcrHost } from './hosts';
+import { ALGORITHM_ALIASES, type SigningRule } from './types';
+import { checkName, didYouMean, Issues, ObjectReader, type Check } from './validate';
+import { resolveWitness, type WitnessIndex } from './witnesses';
+import type { RegistryRead } from './registries';
+
+const RULE_KEYS = [
+  'name',
+  'namespaces',
+  'repositories',
+  'registries',
+  'witness',
+  'algorithm',
+  'signatureType',
+  'trigger',
+  'enabled',
+  'recursive',
+  'bundle',
+  'annotations',
+];
+
+const checkRegistryNamespace: Check<string> = (ns) => {
+  if (ns.includes('/') || /[*?]/.test(ns)) {
+    return `"${ns}" is not a registry namespace (one path segment, no wildcards); use repositories for globs`;
+  }
+  return isRepository(ns)
+    ? undefined
+    : `"${ns}" is not a registry namespace (lowercase letters, digits and separators . _ -)`;
+};
+
+function checkRepositoryGlob(hosts: readonly string[]): Check<string> {
+  return (glob) => {
+    const problem = validateGlob(glob);
+    if (problem !== undefined) return problem;
+    const first = glob.split('/', 1)[0] ?? '';
+    if (first.includes(':') || hosts.includes(first) || isEcrHost(first) || first === 'localhost') {
+      return `"${glob}" starts with a registry host: repositories match repository names without the host (limit hosts with registries)`;
+    }
+    if (/[A-Z]/.test(glob))
+      return `"${glob}" has uppercase letters; repository names are lowercase, so it can never match`;
+    return undefined;
+  };
+}
+
+/** A rule as read, with where it was in the document. */
+export interface RuleRead {
+  readonly name: string;
+  readonly path: string;
+  readonly rule: SigningRule;
+}
+
+const ALGORITHM_NAMES = Object.keys(ALGORITHM_ALIASES);
+
+/** Reads one `signingRules[]` entry. */
+export function readSigningRule(
+  value: unknown,
+  at: string,
+  registries: readonly RegistryRead[],
+  witnesses: WitnessIndex,
+  issues: Issues,
+): RuleRead | undefined {
+  const r = ObjectReader.of(issues, at, value, RULE_KEYS);
+  if (r === undefined) return undefined;
+  const hosts = registries.map((reg) => reg.config.host);
+  // name: unique; written into signature annotations and used by manual signing.
+  const name = r.requiredString('name', checkName);
+  // namespaces: registry namespaces (first path segment of a repository) the rule signs.
+  const namespaces = r.stringList('namespaces', { check: checkRegistryNamespace }) ?? [];
+  // repositories: repository globs (`*` within a segment, `**` across) the rule signs.
+  const repositories = r.stringList('repositories', { check: checkRepositoryGlob(hosts) }) ?? [];
+  const listed = (key: string): boolean => {
+    const raw = r.get(key);
+    return Array.isArray(raw) && raw.length > 0;
+  };
+  if (!listed('namespaces') && !listed('repositories')) {
+    issues.add(at, 'needs a non-empty namespaces or repositories list (or both) to say what it signs');
+  }
+  // registries: hosts the rule covers (configured registries or ECR hosts); empty = all.
+  const ruleRegistries =
+    r.stringList('registries', {
+      check: (host) =>
+        hosts.includes(host) || isEcrHost(host)
+          ? undefined
+          : `"${host}" is neither a configured registry nor an ECR host${didYouMean(host, hosts)}`,
+    }) ?? [];
+  // witness: the witness that signs; must hold a signing key (file:// or awskms://).
+  const witness = r.requiredString('witness', (w) => {
+    if (!witnesses.declared.has(w)) return undefined; // reported below with a suggestion
+    const key = witnesses.declared.get(w);
+    if (key === undefined) return undefined; // the witness itself is invalid, reported there
+    switch (key.$case) {
+      case 'file':
+      case 'kms':
+        return undefined;
+      case 'publicKeyFile':
+      case 'publicKeyPem':
+      case 'certificate':
+      case 'keyless':
+        return `witness "${w}" is verify-only (${key.$case}): a signing rule needs a witness with a key (file:// or awskms://)`;
+    }
+  });
+  const resolved =
+    witness === undefined ? undefined : resolveWitness(witness, r.at('witness'), witnesses, issues);
+  // algorithm: RSASSA_PSS_SHA_256 | RSASSA_PKCS1_V1_5_SHA_256 | ECDSA_SHA_256 | ECDSA_SHA_384 (or ACR names).
+  const algorithmName = r.requiredString('algorithm', (a) =>
+    ALGORITHM_NAMES.includes(a)
+      ? undefined
+      : `"${a}" is not a signing algorithm: use RSA_PKCS1_SHA_256 or RSA_PSS_SHA_256 for RSA keys, ` +
+        `ECDSA_SHA_256 or ECDSA_SHA_384 for EC keys (the KMS names RSASSA_PKCS1_V1_5_SHA_256 and ` +
+        `RSASSA_PSS_SHA_256 work too)${didYouMean(a, ALGORITHM_NAMES, 2)}`,
+  );
+  // signatureType: `default` signs digest and tag, `simple` the digest only.
+  const signatureType = r.oneOf('signatureType', ['default', 'simple'], 'default');
+  // trigger: `automatic` signs on push, `manual` only when asked.
+  const trigger = r.oneOf('trigger', ['automatic', 'manual'], 'automatic');
+  // enabled: rules are on unless disabled (as in ACR).
+  const enabled = r.bool('enabled', true);
+  // recursive: for image indexes, also sign every child manifest.
+  const recursive = r.bool('recursive', false);
+  // bundle: also publish a Sigstore bundle (v0.3) referrer.
+  const bundle = r.bool('bundle', false);
+  // annotations: extra string annotations written into the payload.
+  const annotations = r.stringMap('annotations');
+  if (name === undefined || resolved === undefined || algorithmName === undefined) return undefined;
+  const algorithm = ALGORITHM_ALIASES[algorithmName];
+  if (algorithm === undefined) return undefined;
+  return {
+    name,
+    path: at,
+    rule: {
+      name,
+      namespaces,
+      repositories,
+      registries: ruleRegistries,
+      witness: resolved,
+      algorithm,
+      signatureType,
+      trigger,
+      enabled,
+      recursive,
+      bundle,
+      annotations,
+    },
+  };
+}
