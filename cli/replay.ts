@@ -200,7 +200,13 @@ export async function replayDeadLetters(
   for (const rule of unusable)
     logger.warn('signing rule skipped: the sign function does not run it', { ...rule });
   const signet = createSignet(config, { logger });
-  const options = { rules: new RuleSet(config.signingRules), registryHost: command.registryHost };
+  const options = {
+    rules: new RuleSet(
+      config.signingRules,
+      config.registries.map((r) => r.host),
+    ),
+    registryHost: command.registryHost,
+  };
 
   const handle = async (message: Message): Promise<ReplayedMessage> => {
     const messageId = message.MessageId ?? '(no message id)';

@@ -7,7 +7,7 @@
 import { readPolicy } from './policies';
 import { checkRegistries, readRegistry } from './registries';
 import { readSigningRule } from './rules';
-import { readAdmission, readServer } from './settings';
+import { readAdmission, readJournal, readServer } from './settings';
 import type { SignetConfig } from './types';
 import { Issues, ObjectReader } from './validate';
 import { indexWitnesses, readWitness } from './witnesses';
@@ -24,7 +24,15 @@ export interface BuildContext {
   readonly env: NodeJS.ProcessEnv;
 }
 
-const TOP_LEVEL_KEYS = ['registries', 'witnesses', 'signingRules', 'policies', 'admission', 'server'];
+const TOP_LEVEL_KEYS = [
+  'registries',
+  'witnesses',
+  'signingRules',
+  'policies',
+  'admission',
+  'server',
+  'journal',
+];
 
 /** Reads a whole configuration document; see the field comments in each reader. */
 export function buildConfig(document: unknown, context: BuildContext, issues: Issues): SignetConfig {
@@ -37,6 +45,7 @@ export function buildConfig(document: unknown, context: BuildContext, issues: Is
     policies: [],
     admission: readAdmission(undefined, issues),
     server: readServer(undefined, context, issues),
+    journal: readJournal(undefined, context, issues),
   };
   if (document === undefined || document === null) {
     issues.add(
@@ -66,6 +75,7 @@ export function buildConfig(document: unknown, context: BuildContext, issues: Is
     policies: policies.map((p) => p.policy),
     admission: readAdmission(root.get('admission'), issues, root.at('admission')),
     server: readServer(root.get('server'), context, issues, root.at('server')),
+    journal: readJournal(root.get('journal'), context, issues, root.at('journal')),
   };
 }
 

@@ -4,10 +4,22 @@ export const DEFAULTS = {
     noMatchingPolicy: 'deny',
     cacheTtlSeconds: 300,
     cacheMaxEntries: 10_000,
+    // The Kubernetes webhook timeout is 10 s by default: answer before the apiserver gives up.
+    deadlineMs: 9_000,
+    maxSignatures: 64,
+    maxReviewBytes: 8 * 1024 * 1024,
   },
   server: {
     port: 8080,
     host: '127.0.0.1',
     maxBodyBytes: 3 * 1024 * 1024,
+    maxInFlight: 256,
+  },
+  journal: {
+    file: 'journal.db',
+    maxAttempts: 8,
+    retryBaseMs: 1_000,
+    retryMaxMs: 300_000,
+    concurrency: 8,
   },
 } as const;

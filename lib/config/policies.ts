@@ -1,6 +1,7 @@
 /** The `policies[]` section: where verification applies and which witnesses it requires. */
 import { validateGlob } from '../core/glob';
-import type { AttestorSet, Policy } from './types';
+import { canonicalHost, isRegistryHost, isRepository } from '../core/reference';
+import type { AttestorSet, Policy, SignedIdentity } from './types';
 import { checkName, Issues, ObjectReader, readString, type Check } from './validate';
 import { resolveWitness, type WitnessIndex } from './witnesses';
 
@@ -14,6 +15,7 @@ const POLICY_KEYS = [
   'mode',
   'mutateDigest',
   'failurePolicy',
+  'signedIdentity',
 ];
 
 const checkGlob: Check<string> = (glob) => validateGlob(glob);
@@ -65,7 +67,9 @@ export function readPolicy(
   // namespaces: Kubernetes namespaces (globs); default any.
   const namespaces = p.stringList('namespaces', { nonEmpty: true, check: checkGlob }) ?? ['*'];
   // images: image reference globs, each starting with a registry host; required.
-  const images = p.stringList('images', { required: true, nonEmpty: true, check: checkImageGlob });
+  const images = p
+    .stringList('images', { required: true, nonEmpty: true, check: checkImageGlob })
+    ?.map(canonicalImageGlob);
   // attestors: every set must pass; `count` of each set's witnesses must have signed.
   const attestors = p.list('attestors', (v, itemAt) => readAttestorSet(v, itemAt, witnesses, issues), {
     required: true,
@@ -77,12 +81,109 @@ export function readPolicy(
   const mutateDigest = p.bool('mutateDigest', false);
   // failurePolicy: on registry or KMS errors, `deny` (fail closed) or `allow`.
   const failurePolicy = p.oneOf('failurePolicy', ['deny', 'allow'], 'deny');
-  if (name === undefined || images === undefined || attestors === undefined) return undefined;
+  // signedIdentity: how the repository a signature names must relate to the image (containers/image names).
+  const signedIdentity = readSignedIdentity(p.get('signedIdentity'), p.at('signedIdentity'), issues);
+  if (name === undefined || images === undefined || attestors === undefined || signedIdentity === undefined)
+    return undefined;
   return {
     name,
     path: at,
-    policy: { name, enabled, clusters, namespaces, images, attestors, mode, mutateDigest, failurePolicy },
+    policy: {
+      name,
+      enabled,
+      clusters,
+      namespaces,
+      images,
+      attestors,
+      mode,
+      mutateDigest,
+      failurePolicy,
+      signedIdentity,
+    },
   };
+}
+
+/**
+ * An image glob with its host part in canonical form (`canonicalHost`), so that it matches the
+ * canonical references verification compares: `Registry.Example.com:443/x/**` covers
+ * `registry.example.com/x/app`. Wildcards in the host are kept; only their case changes.
+ */
+export function canonicalImageGlob(glob: string): string {
+  const slash = glob.indexOf('/');
+  if (slash < 0) return glob;
+  return `${canonicalHost(glob.slice(0, slash))}${glob.slice(slash)}`;
+}
+
+const IDENTITY_TYPES = ['matchRepository', 'exactRepository', 'remapIdentity', 'matchDigest'] as const;
+
+/**
+ * A `host/repository` (no tag, no digest) as identities compare it: the host canonical. With
+ * `hostOnly`, a bare host (a remap prefix such as `mirror.example.com`) is fine too. Returns the
+ * problem instead when the value is not one.
+ */
+function parseRepositoryName(
+  value: string,
+  hostOnly = false,
+): { ok: true; name: string } | { ok: false; problem: string } {
+  const slash = value.indexOf('/');
+  const host = slash < 0 ? value : value.slice(0, slash);
+  const repository = slash < 0 ? undefined : value.slice(slash + 1);
+  if (!isRegistryHost(host) || !(host.includes('.') || host.includes(':') || host === 'localhost'))
+    return {
+      ok: false,
+      problem: `"${value}" must start with a registry host (registry.example.com/team/app)`,
+    };
+  if (repository === undefined && hostOnly) return { ok: true, name: canonicalHost(host) };
+  if (repository === undefined || !isRepository(repository))
+    return {
+      ok: false,
+      problem: `"${value}" is not host/repository (lowercase path, no tag or digest)`,
+    };
+  return { ok: true, name: `${canonicalHost(host)}/${repository}` };
+}
+
+function readSignedIdentity(value: unknown, at: string, issues: Issues): SignedIdentity | undefined {
+  if (value === undefined) return { type: 'matchRepository' };
+  const type = ObjectReader.of(issues, at, value, ['type', 'dockerRepository', 'prefix', 'signedPrefix']);
+  if (type === undefined) return undefined;
+  const kind = type.requiredOneOf('type', IDENTITY_TYPES);
+  const name = (key: string, hostOnly = false): string | undefined => {
+    const raw = type.requiredString(key);
+    if (raw === undefined) return undefined;
+    const parsed = parseRepositoryName(raw, hostOnly);
+    if (!parsed.ok) {
+      type.issue(key, parsed.problem);
+      return undefined;
+    }
+    return parsed.name;
+  };
+  const extra = (allowed: readonly string[]): boolean => {
+    const unexpected = ['dockerRepository', 'prefix', 'signedPrefix'].filter(
+      (k) => type.has(k) && !allowed.includes(k),
+    );
+    for (const k of unexpected) type.issue(k, `does not go with type ${kind}`);
+    return unexpected.length === 0;
+  };
+  switch (kind) {
+    case undefined:
+      return undefined;
+    case 'matchRepository':
+    case 'matchDigest':
+      return extra([]) ? { type: kind } : undefined;
+    case 'exactRepository': {
+      const dockerRepository = name('dockerRepository');
+      return extra(['dockerRepository']) && dockerRepository !== undefined
+        ? { type: kind, dockerRepository }
+        : undefined;
+    }
+    case 'remapIdentity': {
+      const prefix = name('prefix', true);
+      const signedPrefix = name('signedPrefix', true);
+      return extra(['prefix', 'signedPrefix']) && prefix !== undefined && signedPrefix !== undefined
+        ? { type: kind, prefix, signedPrefix }
+        : undefined;
+    }
+  }
 }
 
 function readAttestorSet(

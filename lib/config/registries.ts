@@ -1,5 +1,6 @@
 /** The `registries[]` section: hosts, embedded and insecure flags, credentials. */
 import * as path from 'node:path';
+import { canonicalHost } from '../core/reference';
 import type { BuildContext } from './build';
 import { checkRegistryHost, ecrRegionOf, isAwsRegion, isLoopbackHost } from './hosts';
 import { envRegion } from './keyref';
@@ -24,7 +25,9 @@ export function readRegistry(
   const r = ObjectReader.of(issues, at, value, REGISTRY_KEYS);
   if (r === undefined) return undefined;
   // host: `host[:port]` as it appears in image references; required and unique.
-  const host = r.requiredString('host', checkRegistryHost);
+  const written = r.requiredString('host', checkRegistryHost);
+  // Compared everywhere in canonical form: `Registry.Example.com:443` is `registry.example.com`.
+  const host = written === undefined ? undefined : canonicalHost(written);
   // embedded: Signet runs the distribution registry on this (loopback) host itself.
   const embedded = r.bool('embedded', false);
   // insecure: talk plain HTTP to this registry (local registries only).

@@ -1,6 +1,6 @@
 /** The `signingRules[]` section: what is signed, by which witness, how. */
 import { validateGlob } from '../core/glob';
-import { isRepository } from '../core/reference';
+import { canonicalHost, isRepository } from '../core/reference';
 import { isEcrHost } from './hosts';
 import { ALGORITHM_ALIASES, type SigningRule } from './types';
 import { checkName, didYouMean, Issues, ObjectReader, type Check } from './validate';
@@ -78,14 +78,16 @@ export function readSigningRule(
   if (!listed('namespaces') && !listed('repositories')) {
     issues.add(at, 'needs a non-empty namespaces or repositories list (or both) to say what it signs');
   }
-  // registries: hosts the rule covers (configured registries or ECR hosts); empty = all.
-  const ruleRegistries =
+  // registries: configured registry hosts the rule covers; empty = every configured registry.
+  // Signing never reaches a host outside registries[]: an event naming one is ignored.
+  const ruleRegistries = (
     r.stringList('registries', {
       check: (host) =>
-        hosts.includes(host) || isEcrHost(host)
+        hosts.includes(canonicalHost(host))
           ? undefined
-          : `"${host}" is neither a configured registry nor an ECR host${didYouMean(host, hosts)}`,
-    }) ?? [];
+          : `"${host}" is not a configured registry: add it to registries[] first${didYouMean(host, hosts)}`,
+    }) ?? []
+  ).map(canonicalHost);
   // witness: the witness that signs; must hold a signing key (file:// or awskms://).
   const witness = r.requiredString('witness', (w) => {
     if (!witnesses.declared.has(w)) return undefined; // reported below with a suggestion

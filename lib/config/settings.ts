@@ -1,7 +1,8 @@
-/** The `admission` and `server` sections: settings with defaults. */
+/** The `admission`, `server` and `journal` sections: settings with defaults. */
+import * as path from 'node:path';
 import type { BuildContext } from './build';
 import { DEFAULTS } from './defaults';
-import type { AdmissionSettings, ServerSettings } from './types';
+import type { AdmissionSettings, JournalSettings, ServerSettings } from './types';
 import { Issues, ObjectReader, readSecret } from './validate';
 
 const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -16,10 +17,19 @@ export function readAdmission(value: unknown, issues: Issues, at = 'admission'):
           'cacheTtlSeconds',
           'cacheMaxEntries',
           'excludeNamespaces',
+          'deadlineSeconds',
+          'maxSignatures',
+          'maxReviewBytes',
         ]);
   const d = DEFAULTS.admission;
   if (a === undefined) return { ...d, excludeNamespaces: [] };
   return {
+    // deadlineSeconds: a review not decided by then is denied (Kubernetes waits 10 s by default, at most 30).
+    deadlineMs: a.int('deadlineSeconds', d.deadlineMs / 1000, { min: 1, max: 30 }) * 1000,
+    // maxSignatures: `.sig` layers (and bundle referrers) of one digest considered; more are ignored.
+    maxSignatures: a.int('maxSignatures', d.maxSignatures, { min: 1, max: 1024 }),
+    // maxReviewBytes: bytes read from registries for one review; a review past it denies.
+    maxReviewBytes: a.int('maxReviewBytes', d.maxReviewBytes, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     // noMatchingPolicy: images no enabled policy covers are denied, allowed, or allowed with a warning.
     noMatchingPolicy: a.oneOf('noMatchingPolicy', ['deny', 'allow', 'warn'], d.noMatchingPolicy),
     // cacheTtlSeconds: how long a positive verification is reused; 0 disables the cache.
@@ -53,10 +63,32 @@ export function readServer(
           'bearerToken',
           'bearerTokenEnv',
           'secretPath',
+          'eventsToken',
+          'eventsTokenEnv',
+          'maxInFlight',
         ]);
   const d = DEFAULTS.server;
-  if (s === undefined) return { ...d, bearerToken: undefined, secretPath: undefined };
+  if (s === undefined) return { ...d, bearerToken: undefined, secretPath: undefined, eventsToken: undefined };
+  const bearerToken = readSecret(s, 'bearerToken', 'bearerTokenEnv', context.env);
+  // eventsToken / eventsTokenEnv: token every /events/* route requires; without one only the
+  // embedded registry (holding a token Signet generates at start) can deliver events.
+  const eventsToken = readSecret(s, 'eventsToken', 'eventsTokenEnv', context.env);
+  if (eventsToken !== undefined && eventsToken.length < 16) {
+    s.issue(
+      s.has('eventsToken') ? 'eventsToken' : 'eventsTokenEnv',
+      'must be at least 16 characters (e.g. `openssl rand -hex 32`)',
+    );
+  }
+  if (eventsToken !== undefined && eventsToken === bearerToken) {
+    s.issue(
+      s.has('eventsToken') ? 'eventsToken' : 'eventsTokenEnv',
+      'must differ from bearerToken: a webhook caller must not be able to make Signet sign',
+    );
+  }
   return {
+    eventsToken,
+    // maxInFlight: requests handled at once; beyond it 503 with Retry-After, before reading the body.
+    maxInFlight: s.int('maxInFlight', d.maxInFlight, { min: 1, max: 100_000 }),
     // port: listen port (0 picks a free one).
     port: s.int('port', d.port, { min: 0, max: 65_535 }),
     // host: listen address; loopback by default.
@@ -66,7 +98,7 @@ export function readServer(
     // maxBodyBytes: largest request body accepted (AdmissionReviews, notifications).
     maxBodyBytes: s.int('maxBodyBytes', d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 }),
     // bearerToken / bearerTokenEnv: token required on /admission and /verify (inline or from the environment).
-    bearerToken: readSecret(s, 'bearerToken', 'bearerTokenEnv', context.env),
+    bearerToken,
     // secretPath: secret first path segment required on /admission and /verify.
     secretPath: s.optionalString('secretPath', (p) =>
       SECRET_PATH.test(p)
@@ -75,3 +107,43 @@ export function readServer(
     ),
   };
 }
+
+/** Reads `journal`, defaults filled; `path` resolves against the config file's directory. */
+export function readJournal(
+  value: unknown,
+  context: BuildContext,
+  issues: Issues,
+  at = 'journal',
+): JournalSettings {
+  const j =
+    value === undefined
+      ? undefined
+      : ObjectReader.of(issues, at, value, [
+          'path',
+          'maxAttempts',
+          'retryBaseSeconds',
+          'retryMaxSeconds',
+          'concurrency',
+        ]);
+  const d = DEFAULTS.journal;
+  const defaultPath = path.resolve(context.baseDir, '.signet', d.file);
+  if (j === undefined) return { ...withoutFile(d), path: defaultPath };
+  // path: the SQLite file of accepted pushes; relative to the config file's directory.
+  const file = j.optionalString('path');
+  // maxAttempts: attempts at one push before it is dead-lettered (`signet failures`).
+  const maxAttempts = j.int('maxAttempts', d.maxAttempts, { min: 1, max: 100 });
+  // retryBaseSeconds / retryMaxSeconds: exponential backoff between attempts, with jitter.
+  const retryBaseMs = j.int('retryBaseSeconds', d.retryBaseMs / 1000, { min: 0, max: 3600 }) * 1000;
+  const retryMaxMs = j.int('retryMaxSeconds', d.retryMaxMs / 1000, { min: 1, max: 86_400 }) * 1000;
+  if (retryMaxMs < retryBaseMs) j.issue('retryMaxSeconds', 'must not be less than retryBaseSeconds');
+  return {
+    path: file === undefined ? defaultPath : path.resolve(context.baseDir, file),
+    maxAttempts,
+    retryBaseMs,
+    retryMaxMs,
+    // concurrency: pushes signed at once.
+    concurrency: j.int('concurrency', d.concurrency, { min: 1, max: 256 }),
+  };
+}
+
+const withoutFile = ({ file: _file, ...rest }: typeof DEFAULTS.journal) => rest;

@@ -107,6 +107,25 @@ export interface AttestorSet {
   readonly count: number;
 }
 
+/**
+ * How the identity a signature names (cosign's `critical.identity.docker-reference`, a bundle's
+ * subject name) must relate to the admitted image; the names of containers/image's policy.json.
+ * A signature vouches for a digest *at a repository*: without this check, a signature made for
+ * `dev/app` would admit the same digest copied into `prod/app`.
+ */
+export type SignedIdentity =
+  /** The signed repository (registry and path) equals the image's; a signed tag must equal the admitted tag. */
+  | { readonly type: 'matchRepository' }
+  /** The signed repository equals `dockerRepository`, wherever the image is admitted from. */
+  | { readonly type: 'exactRepository'; readonly dockerRepository: string }
+  /**
+   * An image under `prefix` is checked as if it were under `signedPrefix` (mirrors, replicas,
+   * pull-through caches); other images as `matchRepository`.
+   */
+  | { readonly type: 'remapIdentity'; readonly prefix: string; readonly signedPrefix: string }
+  /** Only the digest counts: any repository's signature for it is accepted (an explicit opt-out). */
+  | { readonly type: 'matchDigest' };
+
 /** Where verification applies and what it requires. */
 export interface Policy {
   readonly name: string;
@@ -124,6 +143,8 @@ export interface Policy {
   readonly mutateDigest: boolean;
   /** On registry or KMS errors: deny (fail closed, the default) or allow. */
   readonly failurePolicy: 'deny' | 'allow';
+  /** How the signature's identity must match the image; `matchRepository` by default. */
+  readonly signedIdentity: SignedIdentity;
 }
 
 export type NoMatchingPolicy = 'deny' | 'allow' | 'warn';
@@ -136,6 +157,12 @@ export interface AdmissionSettings {
   readonly cacheMaxEntries: number;
   /** Kubernetes namespaces never checked (e.g. kube-system). */
   readonly excludeNamespaces: readonly string[];
+  /** A review (AdmissionReview or `/verify`) that has not decided by then is denied. */
+  readonly deadlineMs: number;
+  /** Layers of one `.sig` manifest (and bundle referrers of one digest) considered; the rest are ignored. */
+  readonly maxSignatures: number;
+  /** Bytes read from registries for one review, all images together; past it the review denies. */
+  readonly maxReviewBytes: number;
 }
 
 /** The local service (`signet serve`). */
@@ -147,6 +174,26 @@ export interface ServerSettings {
   readonly bearerToken: string | undefined;
   /** Secret first path segment required on /admission and /verify; undefined means none. */
   readonly secretPath: string | undefined;
+  /**
+   * Bearer token required on every `/events/*` route. Undefined: only the embedded registry (with
+   * the token Signet generates for it at start) can deliver events.
+   */
+  readonly eventsToken: string | undefined;
+  /** Requests handled at once; more are answered 503 with Retry-After before their body is read. */
+  readonly maxInFlight: number;
+}
+
+/** The local service's durable journal of accepted pushes (`signet serve`). */
+export interface JournalSettings {
+  /** The SQLite file (absolute). */
+  readonly path: string;
+  /** Attempts at a push before it is dead-lettered. */
+  readonly maxAttempts: number;
+  /** Backoff between attempts: exponential from `retryBaseMs`, capped at `retryMaxMs`, with jitter. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** Pushes signed at once. */
+  readonly concurrency: number;
 }
 
 /** The whole configuration, loaded from one YAML file. */
@@ -161,4 +208,5 @@ export interface SignetConfig {
   readonly policies: readonly Policy[];
   readonly admission: AdmissionSettings;
   readonly server: ServerSettings;
+  readonly journal: JournalSettings;
 }

@@ -45,6 +45,9 @@ export interface SigningReport {
   readonly durationMs: number;
 }
 
+/** The `skipped` reason of a push naming a registry host that `registries[]` does not list. */
+export const REGISTRY_NOT_CONFIGURED = 'registry not configured';
+
 export const reportFailed = (report: SigningReport): boolean =>
   report.outcomes.some((o) => o.status === 'failed');
 
@@ -67,7 +70,10 @@ export class SigningPipeline {
   private readonly bundles: BundlePublisher;
 
   constructor(private readonly deps: SigningPipelineDeps) {
-    this.rules = new RuleSet(deps.config.signingRules);
+    this.rules = new RuleSet(
+      deps.config.signingRules,
+      deps.config.registries.map((r) => r.host),
+    );
     this.publisher = deps.publisher ?? new SignaturePublisher();
     this.bundles = deps.bundles ?? new BundlePublisher();
   }
@@ -134,6 +140,8 @@ export class SigningPipeline {
     if (isSignatureArtifactType(event.artifactType) || isSignatureArtifactType(event.mediaType)) {
       return skip(`signature artifact type ${event.artifactType ?? event.mediaType}`);
     }
+    // A host outside registries[] is never contacted, whatever the event says.
+    if (!this.rules.isConfigured(event.registry)) return skip(REGISTRY_NOT_CONFIGURED);
     const rules = this.rules.matching(event, trigger, ruleName);
     if (rules.length === 0) return skip('no signing rule covers this repository');
 

@@ -140,6 +140,7 @@ describe('loadConfigFile', () => {
             mode: 'enforce',
             mutateDigest: true,
             failurePolicy: 'deny',
+            signedIdentity: { type: 'matchRepository' },
           },
           {
             name: 'partner-images',
@@ -151,6 +152,7 @@ describe('loadConfigFile', () => {
             mode: 'audit',
             mutateDigest: false,
             failurePolicy: 'deny',
+            signedIdentity: { type: 'matchRepository' },
           },
         ],
         admission: {
@@ -158,6 +160,9 @@ describe('loadConfigFile', () => {
           cacheTtlSeconds: 300,
           cacheMaxEntries: 10000,
           excludeNamespaces: [],
+          deadlineMs: 9000,
+          maxSignatures: 64,
+          maxReviewBytes: 8 * 1024 * 1024,
         },
         server: {
           port: 8080,
@@ -165,6 +170,15 @@ describe('loadConfigFile', () => {
           maxBodyBytes: 3 * 1024 * 1024,
           bearerToken: undefined,
           secretPath: undefined,
+          eventsToken: undefined,
+          maxInFlight: 256,
+        },
+        journal: {
+          path: path.join(dir, '.signet', 'journal.db'),
+          maxAttempts: 8,
+          retryBaseMs: 1000,
+          retryMaxMs: 300000,
+          concurrency: 8,
         },
       });
     });
@@ -585,6 +599,7 @@ signingRules:
         'signingRules[0].repositories[0]',
         'signingRules[0].repositories[1]',
         'signingRules[0].repositories[2]',
+        'signingRules[0].registries[1]',
         'signingRules[0].registries[2]',
         'signingRules[0].annotations.build',
       ]);
@@ -646,6 +661,7 @@ signingRules:
         mode: 'enforce',
         mutateDigest: false,
         failurePolicy: 'deny',
+        signedIdentity: { type: 'matchRepository' },
       });
     });
 
@@ -659,6 +675,57 @@ signingRules:
       expect(
         pathsOf(policy(`${attestors}      - witnesses: [release, partner]\n        count: ${count}\n`)),
       ).toEqual(['policies[0].attestors[0].count']);
+    });
+
+    describe('signedIdentity', () => {
+      const withIdentity = (identity: string): string =>
+        policy(`${attestors}      - witnesses: [release]\n    signedIdentity: ${identity}\n`);
+
+      it.each<[string, unknown]>([
+        ['{type: matchRepository}', { type: 'matchRepository' }],
+        ['{type: matchDigest}', { type: 'matchDigest' }],
+        [
+          '{type: exactRepository, dockerRepository: Registry.Example.com:443/prod/app}',
+          { type: 'exactRepository', dockerRepository: 'registry.example.com/prod/app' },
+        ],
+        [
+          '{type: remapIdentity, prefix: mirror.example.com/upstream, signedPrefix: registry.example.com}',
+          {
+            type: 'remapIdentity',
+            prefix: 'mirror.example.com/upstream',
+            signedPrefix: 'registry.example.com',
+          },
+        ],
+      ])('reads %s with canonical hosts', (text, expected) => {
+        expect(parse(withIdentity(text)).policies[0]?.signedIdentity).toStrictEqual(expected);
+      });
+
+      it.each([
+        ['{type: matchRepo}', ['policies[0].signedIdentity.type']],
+        ['{type: exactRepository}', ['policies[0].signedIdentity.dockerRepository']],
+        [
+          '{type: exactRepository, dockerRepository: prod/app}',
+          ['policies[0].signedIdentity.dockerRepository'],
+        ],
+        [
+          '{type: exactRepository, dockerRepository: r.example.com/app:v1}',
+          ['policies[0].signedIdentity.dockerRepository'],
+        ],
+        ['{type: matchDigest, prefix: r.example.com}', ['policies[0].signedIdentity.prefix']],
+        ['{type: remapIdentity, prefix: r.example.com}', ['policies[0].signedIdentity.signedPrefix']],
+        ['matchRepository', ['policies[0].signedIdentity']],
+      ])('reports %s', (text, paths) => {
+        expect(pathsOf(withIdentity(text))).toEqual(paths);
+      });
+    });
+
+    it('keeps image globs with their host in canonical form', () => {
+      const config = parse(
+        policy(
+          '    images: ["Registry.Example.com:443/team/**", "index.docker.io/library/*"]\n    attestors:\n      - witnesses: [release]\n',
+        ),
+      );
+      expect(config.policies[0]?.images).toEqual(['registry.example.com/team/**', 'docker.io/library/*']);
     });
 
     it('reports a witness listed twice in one set', () => {
@@ -724,22 +791,59 @@ signingRules:
     it('reads every field', () => {
       const config = parse(
         'admission:\n  noMatchingPolicy: warn\n  cacheTtlSeconds: 0\n  cacheMaxEntries: 50\n  excludeNamespaces: [kube-system]\n' +
-          'server:\n  port: 0\n  host: 0.0.0.0\n  maxBodyBytes: 1048576\n  bearerTokenEnv: SIGNET_TOKEN\n  secretPath: abc123\n',
-        { SIGNET_TOKEN: 'token' },
+          '  deadlineSeconds: 5\n  maxSignatures: 16\n  maxReviewBytes: 1048576\n' +
+          'server:\n  port: 0\n  host: 0.0.0.0\n  maxBodyBytes: 1048576\n  bearerTokenEnv: SIGNET_TOKEN\n  secretPath: abc123\n' +
+          '  eventsTokenEnv: SIGNET_EVENTS_TOKEN\n  maxInFlight: 32\n' +
+          'journal:\n  path: state/j.db\n  maxAttempts: 3\n  retryBaseSeconds: 2\n  retryMaxSeconds: 60\n  concurrency: 4\n',
+        { SIGNET_TOKEN: 'token', SIGNET_EVENTS_TOKEN: 'events-token-0123456789' },
       );
-      expect(config.admission).toEqual({
+      expect(config.admission).toStrictEqual({
         noMatchingPolicy: 'warn',
         cacheTtlSeconds: 0,
         cacheMaxEntries: 50,
         excludeNamespaces: ['kube-system'],
+        deadlineMs: 5000,
+        maxSignatures: 16,
+        maxReviewBytes: 1048576,
       });
-      expect(config.server).toEqual({
+      expect(config.server).toStrictEqual({
         port: 0,
         host: '0.0.0.0',
         maxBodyBytes: 1048576,
         bearerToken: 'token',
         secretPath: 'abc123',
+        eventsToken: 'events-token-0123456789',
+        maxInFlight: 32,
       });
+      expect(config.journal).toStrictEqual({
+        path: path.resolve(config.baseDir, 'state/j.db'),
+        maxAttempts: 3,
+        retryBaseMs: 2000,
+        retryMaxMs: 60000,
+        concurrency: 4,
+      });
+    });
+
+    it('fills the journal with its defaults under the config directory', () => {
+      const config = parse('admission:\n  noMatchingPolicy: deny\n');
+      expect(config.journal).toStrictEqual({
+        path: path.resolve(config.baseDir, '.signet', 'journal.db'),
+        maxAttempts: 8,
+        retryBaseMs: 1000,
+        retryMaxMs: 300000,
+        concurrency: 8,
+      });
+      expect(config.server.eventsToken).toBeUndefined();
+    });
+
+    it('refuses an events token that is short or equal to the bearer token', () => {
+      expect(pathsOf('server:\n  eventsToken: short\n')).toEqual(['server.eventsToken']);
+      expect(
+        pathsOf('server:\n  eventsToken: same-token-0123456789\n  bearerToken: same-token-0123456789\n'),
+      ).toEqual(['server.eventsToken']);
+      expect(pathsOf('journal:\n  retryBaseSeconds: 60\n  retryMaxSeconds: 10\n')).toEqual([
+        'journal.retryMaxSeconds',
+      ]);
     });
 
     it('reports bad values', () => {
@@ -751,8 +855,8 @@ signingRules:
       ).toEqual([
         'admission.noMatchingPolicy',
         'admission.excludeNamespaces[0]',
-        'server.maxBodyBytes',
         'server.bearerTokenEnv',
+        'server.maxBodyBytes',
         'server.secretPath',
       ]);
     });

@@ -13,6 +13,11 @@ const ECR_HOST = '123456789012.dkr.ecr.us-west-2.amazonaws.com';
 
 const config = parseConfig(
   `
+registries:
+  - host: ${ECR_HOST}
+    auth: ecr
+  - host: 127.0.0.1:5000
+    insecure: true
 witnesses:
   - name: release
     key: awskms:///alias/signet-release
@@ -29,7 +34,10 @@ signingRules:
 `,
   { baseDir: '/tmp', env: { AWS_REGION: 'us-west-2' } },
 );
-const rules = new RuleSet(config.signingRules);
+const rules = new RuleSet(
+  config.signingRules,
+  config.registries.map((r) => r.host),
+);
 
 describe('planReplay', () => {
   describe('when the body is the original event (failure function, EventBridge target DLQ)', () => {

@@ -318,6 +318,7 @@ export function policy(overrides: Partial<Policy> & Pick<Policy, 'name' | 'image
     mode: 'enforce',
     mutateDigest: false,
     failurePolicy: 'deny',
+    signedIdentity: { type: 'matchRepository' },
     ...overrides,
   };
 }
@@ -336,6 +337,9 @@ export function verificationConfig(
       cacheTtlSeconds: 300,
       cacheMaxEntries: 1000,
       excludeNamespaces: [],
+      deadlineMs: 9000,
+      maxSignatures: 64,
+      maxReviewBytes: 8 * 1024 * 1024,
       ...admission,
     },
   };
