@@ -120,7 +120,12 @@ export async function measureCrypto(iterations: number): Promise<CryptoFigures[]
           id: 'sha256:bench',
           signedData: PAYLOAD,
           signature,
-          claims: { digests: [digest], identity: '127.0.0.1:5000/bench/app:v1', tag: 'v1' },
+          claims: {
+            digests: [digest],
+            identity: '127.0.0.1:5000/bench/app:v1',
+            subjects: [{ digest, name: '127.0.0.1:5000/bench/app:v1' }],
+            tag: 'v1',
+          },
           certificate: undefined,
         },
       ],
@@ -128,8 +133,15 @@ export async function measureCrypto(iterations: number): Promise<CryptoFigures[]
       notes: [],
       bundleError: undefined,
       referrersApi: undefined,
+      unread: 0,
     };
-    const witnessResult = await checkWitness(witness, keys, signatures, { digest, tag: 'v1' });
+    const target = {
+      digest,
+      tag: 'v1',
+      repository: '127.0.0.1:5000/bench/app',
+      identity: { type: 'matchRepository' } as const,
+    };
+    const witnessResult = await checkWitness(witness, keys, signatures, target);
     if (!witnessResult.valid)
       throw new Error(`${algorithm}: the witness check does not accept the signature`);
 
@@ -159,7 +171,7 @@ export async function measureCrypto(iterations: number): Promise<CryptoFigures[]
         if (!verify(hash, PAYLOAD, verifyOptions, signature)) throw new Error('invalid');
       }),
       witnessCheckUs: await perOp(batches, perBatch * 4, () =>
-        checkWitness(witness, keys, signatures, { digest, tag: 'v1' }),
+        checkWitness(witness, keys, signatures, target),
       ),
     });
     keys.close();

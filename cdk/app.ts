@@ -2,7 +2,7 @@
  * The CDK app: `npx cdk synth` / `npx cdk deploy` (cdk.json runs this file through
  * @swc-node/register). Settings, each from CDK context (`-c name=value`) or the environment:
  *
- *   signet:config              SIGNET_CONFIG               configuration file (default examples/signet.yaml)
+ *   signet:config              SIGNET_CONFIG               configuration file (default examples/signet-aws.yaml)
  *   signet:repositories        SIGNET_REPOSITORIES         ECR repositories to cover, comma-separated
  *   signet:registryNamespaces  SIGNET_REGISTRY_NAMESPACES  registry namespaces to cover, comma-separated
  *   signet:keys                SIGNET_KEYS                 JSON: {"<witness>": {"keySpec": "RSA_3072"} | {"existingKeyArn": "..."}}
@@ -53,7 +53,7 @@ function keys(): Record<string, WitnessKeyProps> | undefined {
 }
 
 const configFile = path.resolve(
-  setting('signet:config', 'SIGNET_CONFIG') ?? path.join(__dirname, '..', 'examples', 'signet.yaml'),
+  setting('signet:config', 'SIGNET_CONFIG') ?? path.join(__dirname, '..', 'examples', 'signet-aws.yaml'),
 );
 
 new SignetStack(app, setting('signet:stackName', 'SIGNET_STACK_NAME') ?? 'Signet', {

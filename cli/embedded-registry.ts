@@ -20,6 +20,8 @@ export interface EmbeddedRegistryOptions {
   readonly dataDir: string;
   /** Where the registry POSTs its push/pull notifications. */
   readonly notifyUrl?: string;
+  /** Sent as `Authorization: Bearer <token>` with every notification (Signet's events token). */
+  readonly notifyToken?: string;
   /**
    * How long the registry waits before delivering again once 3 deliveries in a row failed; it
    * re-delivers a notification until it is answered 2xx or 3xx. Default 1000 ms.
@@ -93,7 +95,8 @@ export function embeddedRegistryConfig(opts: EmbeddedRegistryOptions): Record<st
         {
           name: 'signet',
           url: opts.notifyUrl,
-          headers: {},
+          // distribution sends each configured header with every delivery; values are lists.
+          headers: opts.notifyToken !== undefined ? { Authorization: [`Bearer ${opts.notifyToken}`] } : {},
           timeout: '5s',
           threshold: 3,
           backoff: `${backoffMs}ms`,

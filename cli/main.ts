@@ -9,6 +9,8 @@ import { exportPublicKeyPem, generateKeyFile, type KeySpec } from '../lib/keys/g
 import { ensureLocalKeys } from '../lib/keys/provision';
 import { reportFailed } from '../lib/signing/pipeline';
 import { createSignet } from '../lib/signet';
+import { inspectKeys } from '../lib/keys/preflight';
+import { failuresTable, listFailures, replayLocal } from './journal-commands';
 import { replayCommand, replayDeadLetters, replayExitCode } from './replay';
 import { serve } from './serve';
 
@@ -22,6 +24,9 @@ Commands:
   replay  --queue URL [--max N] [--dry-run] [--endpoint URL] [--registry-host HOST] --config FILE
                                            re-deliver the AWS dead-letter queue: sign each message's
                                            ECR push, delete it once signed (JSON; exit 1 if any stays)
+  replay  --local [--id ID] --config FILE  re-drive the local service's dead letters (exit 1 if any fails again)
+  failures [--id ID] [--json] --config FILE
+                                           list the local service's dead letters
   keys generate [--config FILE] [--out FILE --type SPEC]
                                            create missing local keys of a config, or one key file
   keys export WITNESS --config FILE        print a witness's public key (PEM) for cosign/Kyverno
@@ -65,6 +70,9 @@ export async function main(
       endpoint: { type: 'string' },
       'registry-host': { type: 'string' },
       'log-level': { type: 'string' },
+      local: { type: 'boolean' },
+      id: { type: 'string', multiple: true },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -104,7 +112,27 @@ export async function main(
       print(decision);
       return decision.allowed ? 0 : 1;
     }
+    case 'failures': {
+      const config = await loadConfigFile(configPath);
+      const ids = values.id ?? [];
+      const failures = ids.length > 0 ? ids.flatMap((id) => listFailures(config, id)) : listFailures(config);
+      if (values.json === true) print(failures);
+      else out.write(failuresTable(failures));
+      return 0;
+    }
     case 'replay': {
+      if (values.local === true) {
+        if (values.queue !== undefined)
+          throw new InputError(
+            'REQUEST_INVALID',
+            '--local',
+            'replays the local journal; it takes no --queue',
+          );
+        const config = await loadConfigFile(configPath);
+        const summary = await replayLocal(config, values.id, logger);
+        print(summary);
+        return summary.failed.length > 0 ? 1 : 0;
+      }
       if (sub !== undefined)
         throw new InputError(
           'REQUEST_INVALID',
@@ -141,6 +169,17 @@ export async function main(
       const config = await loadConfigFile(file);
       const { warnings } = checkConfig(config);
       for (const warning of warnings) err.write(`warning: ${warning}\n`);
+      // The keys too: a rule whose algorithm does not fit its key cannot sign anything.
+      const signet = createSignet(config, { logger });
+      const keys = await inspectKeys(config, signet.keys, { missingFiles: 'skip' });
+      signet.keys.close();
+      for (const { witness, reason } of keys.unchecked)
+        err.write(`warning: witness "${witness}": key not checked: ${reason}\n`);
+      if (keys.issues.length > 0) {
+        err.write(`${file}: the configuration cannot work with its keys\n`);
+        for (const issue of keys.issues) err.write(`  ${issue.path}: ${issue.message}\n`);
+        return 2;
+      }
       out.write(`${file}: OK (${summary(config)})\n`);
       return 0;
     }

@@ -10,7 +10,6 @@
  * (`/<token>/admission`) for apiservers that cannot be given a header (EKS: the webhook URL is
  * all a ValidatingWebhookConfiguration carries). `/healthz` needs no token.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -18,28 +17,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { ConfigError, InputError, describeError, httpStatusOf, type SignetError } from '../lib/core/errors';
+import { AdmissionController } from '../lib/admission/controller';
+import { ConfigError, describeError } from '../lib/core/errors';
+import { secretDigest, type SecretDigest } from '../lib/http/auth';
+import { handleRequest, type HttpResponse, type VerificationSurface } from '../lib/http/surface';
+import { createSignet } from '../lib/signet';
 import { CONFIG_ENV, ParameterConfig, configTtlSeconds, requireEnv } from './config';
 import { FUNCTION_ENV, createLogger, createMetrics, libLogger } from './runtime';
-import { CLUSTER_HEADER, checkCluster } from '../lib/admission/requests';
-import { buildVerifyRoutes, type VerifyRoutes } from './verify-routes';
-
-/** The request had no valid token; answered 401. */
-export class UnauthorizedError extends Error {
-  override readonly name = 'UnauthorizedError';
-  readonly code = 'UNAUTHORIZED';
-}
-
-/** No route for the method and path; answered 404 (or 405 for a known path). */
-export class RouteError extends Error {
-  override readonly name = 'RouteError';
-  constructor(
-    readonly code: 'NOT_FOUND' | 'METHOD_NOT_ALLOWED',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const env = process.env;
 const logger = createLogger();
@@ -47,22 +31,33 @@ const metrics = createMetrics();
 const signetLogger = libLogger(logger);
 const secrets = new SecretsManagerClient({});
 const tokenSecret = requireEnv(env, FUNCTION_ENV.tokenSecret);
-const configuration = new ParameterConfig<VerifyRoutes>({
+
+/** What a configuration builds: the verifier and controller, and the body limit. */
+interface Verification {
+  readonly surface: Omit<VerificationSurface, 'access'>;
+  readonly maxBodyBytes: number;
+}
+
+const configuration = new ParameterConfig<Verification>({
   parameterName: requireEnv(env, CONFIG_ENV.parameter),
   ttlSeconds: configTtlSeconds(env),
   ssm: new SSMClient({}),
   baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
   logger: signetLogger,
-  build: (config) => buildVerifyRoutes(config, { logger: signetLogger }),
+  build: (config) => {
+    const { verifier } = createSignet(config, { logger: signetLogger });
+    return {
+      surface: { verifier, controller: new AdmissionController({ verifier, logger: signetLogger }) },
+      maxBodyBytes: config.server.maxBodyBytes,
+    };
+  },
 });
-
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
 // The token is read once per execution environment: rotating it means updating the secret and
 // the webhook configurations, then letting environments recycle (or redeploying).
-let tokenDigest: Promise<Buffer> | undefined;
-function expectedTokenDigest(): Promise<Buffer> {
-  tokenDigest ??= (async () => {
+let token: Promise<SecretDigest> | undefined;
+function expectedToken(): Promise<SecretDigest> {
+  token ??= (async () => {
     let value: string | undefined;
     try {
       value = (await secrets.send(new GetSecretValueCommand({ SecretId: tokenSecret }))).SecretString;
@@ -70,120 +65,64 @@ function expectedTokenDigest(): Promise<Buffer> {
       throw new ConfigError(
         'CONFIG_UNREADABLE',
         `cannot read the verify token secret ${tokenSecret}: ${describeError(error)}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     }
     if (value === undefined || value.trim() === '') {
       throw new ConfigError('CONFIG_INVALID', `the verify token secret ${tokenSecret} is empty`);
     }
-    return digest(value.trim());
+    return secretDigest(value.trim());
   })().catch((error: unknown) => {
-    tokenDigest = undefined;
+    token = undefined;
     throw error;
   });
-  return tokenDigest;
+  return token;
 }
 // Read config and token during init, when Lambda gives the function a full CPU.
 configuration.get().catch(() => undefined);
-expectedTokenDigest().catch(() => undefined);
+expectedToken().catch(() => undefined);
 
-/** Compares in constant time (over digests, so lengths never leak either). */
-const sameToken = (presented: string, expected: Buffer): boolean =>
-  timingSafeEqual(digest(presented), expected);
-
+/** A Function URL event in, `lib/http`'s answer out: the same surface as `signet serve`. */
 async function route(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
-  const method = event.requestContext.http.method.toUpperCase();
-  let requestPath = event.rawPath || '/';
-  if (method === 'GET' && requestPath === '/healthz') return json(200, { status: 'ok' });
-
-  const expected = await expectedTokenDigest();
-  const segments = requestPath.split('/');
-  let authorized = false;
-  // `/<token>/admission`: the token as the first path segment.
-  if (
-    segments.length > 2 &&
-    segments[1] !== undefined &&
-    segments[1] !== '' &&
-    sameToken(segments[1], expected)
-  ) {
-    authorized = true;
-    requestPath = `/${segments.slice(2).join('/')}`;
-  }
-  const header = event.headers?.['authorization'];
-  const bearer =
-    header !== undefined && /^Bearer\s+/i.test(header) ? header.replace(/^Bearer\s+/i, '').trim() : undefined;
-  if (!authorized && bearer !== undefined && bearer !== '' && sameToken(bearer, expected)) authorized = true;
-  if (!authorized) throw new UnauthorizedError('a valid bearer token (or secret path) is required');
-  if (method === 'GET' && requestPath === '/healthz') return json(200, { status: 'ok' });
-
-  const { value: routes, config } = await configuration.get();
-  const isAdmission = requestPath === '/admission' || requestPath.startsWith('/admission/');
-  if (!isAdmission && requestPath !== '/verify') {
-    throw new RouteError('NOT_FOUND', `${method} ${redact(event.rawPath)}`);
-  }
-  if (method !== 'POST') throw new RouteError('METHOD_NOT_ALLOWED', `${method} ${redact(event.rawPath)}`);
-
-  if (isAdmission) {
-    // The cluster: the path segment after /admission/, else the header (as the local service).
-    const header = event.headers?.[CLUSTER_HEADER];
-    const cluster =
-      requestPath === '/admission'
-        ? header === undefined || header === ''
-          ? undefined
-          : checkCluster(header, CLUSTER_HEADER)
-        : checkCluster(requestPath.slice('/admission/'.length), 'cluster (path)');
-    const review = readBody(event, config.server.maxBodyBytes, 'ADMISSION_REVIEW_INVALID');
-    const started = performance.now();
-    const answer = await routes.admission(review, cluster);
-    metrics.addMetric('AdmissionLatency', MetricUnit.Milliseconds, performance.now() - started);
-    metrics.addMetric(answer.allowed ? 'Admitted' : 'Denied', MetricUnit.Count, 1);
-    return json(200, answer.body);
-  }
-  return json(200, await routes.verify(readBody(event, config.server.maxBodyBytes, 'REQUEST_INVALID')));
-}
-
-/** The JSON body of a POST, within the configured size limit. */
-function readBody(
-  event: LambdaFunctionURLEvent,
-  limit: number,
-  code: 'ADMISSION_REVIEW_INVALID' | 'REQUEST_INVALID',
-): unknown {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
   const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.length > limit) {
-    throw new InputError('BODY_TOO_LARGE', 'body', `is ${bytes.length} bytes; the limit is ${limit}`);
-  }
-  if (bytes.length === 0) throw new InputError(code, 'body', 'is empty; expected JSON');
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    throw new InputError(code, 'body', `is not valid JSON (${describeError(error)})`);
-  }
+  const started = performance.now();
+  const [access, { value: verification }] = await Promise.all([expectedToken(), configuration.get()]);
+  const response = await handleRequest(
+    {
+      method: event.requestContext.http.method,
+      path: event.rawPath || '/',
+      headers,
+      body: { $case: 'bytes', bytes: Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8') },
+    },
+    {
+      logger: signetLogger,
+      maxBodyBytes: verification.maxBodyBytes,
+      verification: {
+        ...verification.surface,
+        access: { bearer: access, secretPath: undefined, tokenInPath: true },
+      },
+    },
+  );
+  record(response, performance.now() - started);
+  return {
+    statusCode: response.status,
+    headers: { 'content-type': 'application/json', ...response.headers },
+    body: JSON.stringify(response.body),
+  };
 }
 
-const json = (
-  statusCode: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): LambdaFunctionURLResult => ({
-  statusCode,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
-/** A path for messages and logs without a secret first segment in it. */
-function redact(path: string): string {
-  const segments = path.split('/');
-  return segments.length > 2 ? `/…/${segments.slice(2).join('/')}` : path;
-}
-
-/** The status of every error the endpoint answers: here and nowhere else. */
-function statusOf(error: unknown): number {
-  if (error instanceof UnauthorizedError) return 401;
-  if (error instanceof RouteError) return error.code === 'NOT_FOUND' ? 404 : 405;
-  return httpStatusOf(error);
+function record(response: HttpResponse, ms: number): void {
+  const review = response.body as { response?: { allowed?: unknown } } | undefined;
+  if (response.status === 200 && typeof review?.response?.allowed === 'boolean') {
+    metrics.addMetric('AdmissionLatency', MetricUnit.Milliseconds, ms);
+    metrics.addMetric(review.response.allowed ? 'Admitted' : 'Denied', MetricUnit.Count, 1);
+  } else if (response.status >= 500) {
+    metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
+  } else if (response.status >= 400) {
+    metrics.addMetric('VerifyRefused', MetricUnit.Count, 1);
+  }
 }
 
 /** The Lambda entry point. */
@@ -191,25 +130,15 @@ export const handler = middy(route)
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .use({
-    // The one place errors become responses: same body as the local service's.
+    // The token or the configuration could not be read: fail closed with the same error body.
     onError: (request) => {
-      const error = request.error;
-      const status = statusOf(error);
-      if (status >= 500)
-        logger.error('verify request failed', { cause: describeError(error), errorType: error?.name });
-      else logger.info('verify request refused', { status, code: (error as SignetError | null)?.code });
-      metrics.addMetric(status >= 500 ? 'VerifyErrors' : 'VerifyRefused', MetricUnit.Count, 1);
-      const code = (error as { code?: string } | null)?.code ?? 'INTERNAL';
-      request.response = json(
-        status,
-        {
-          error: {
-            code,
-            ...(error instanceof InputError ? { field: error.field } : {}),
-            message: describeError(error),
-          },
-        },
-        status === 401 ? { 'www-authenticate': 'Bearer' } : {},
-      );
+      logger.error('verify request failed', { cause: describeError(request.error) });
+      metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
+      const code = (request.error as { code?: string } | null)?.code ?? 'INTERNAL';
+      request.response = {
+        statusCode: 500,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: { code, message: describeError(request.error) } }),
+      };
     },
   });

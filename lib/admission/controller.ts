@@ -9,7 +9,7 @@ import { describeError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/logger';
 import type { ImageDecision } from '../verification/decision';
 import { warningText } from '../verification/decision';
-import type { ImageVerifier } from '../verification/verifier';
+import type { ImageVerifier, ReviewBounds } from '../verification/verifier';
 import { digestPatch, encodePatch } from './patch';
 import {
   ADMISSION_API_VERSION,
@@ -42,12 +42,11 @@ export interface AdmissionControllerDeps {
   /**
    * Answer within this long, denying when verification has not finished: the apiserver gives a
    * webhook 10 s by default, and a webhook configured `failurePolicy: Ignore` would admit on a
-   * timeout. Default 9 s; verification carries on in the background (and fills the cache).
+   * timeout. Default: the configuration's `admission.deadlineSeconds` (9 s); the review's reads
+   * are aborted then.
    */
   readonly deadlineMs?: number;
 }
-
-export const DEFAULT_ADMISSION_DEADLINE_MS = 9_000;
 
 /** Kubernetes shows a handful of warnings well; more are noise. */
 const MAX_WARNINGS = 20;
@@ -88,7 +87,10 @@ export class AdmissionController {
    */
   async review(body: unknown, cluster: string | undefined): Promise<AdmissionReviewResponse> {
     const request = parseAdmissionReview(body);
-    const deadlineMs = this.deps.deadlineMs ?? DEFAULT_ADMISSION_DEADLINE_MS;
+    const deadlineMs = this.deps.deadlineMs ?? this.deps.verifier.deadlineMs;
+    // The review's reads end with its deadline and share one byte budget, so a slow or hostile
+    // registry costs at most the deadline and the budget, and no work outlives the answer.
+    const bounds = this.deps.verifier.reviewBounds();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<AdmissionReviewResponse>((resolve) => {
       timer = setTimeout(() => {
@@ -102,18 +104,20 @@ export class AdmissionController {
       }, deadlineMs);
     });
     try {
-      return await Promise.race([this.decide(request, cluster), deadline]);
+      return await Promise.race([this.decide(request, cluster, bounds), deadline]);
     } catch (err) {
       this.logger.error('admission failed unexpectedly', { uid: request.uid, cause: describeError(err) });
       return deny(request.uid, `signet: internal error, denied (fail closed): ${describeError(err)}`);
     } finally {
       clearTimeout(timer);
+      bounds.dispose();
     }
   }
 
   private async decide(
     request: AdmissionRequest,
     cluster: string | undefined,
+    bounds: ReviewBounds,
   ): Promise<AdmissionReviewResponse> {
     const { uid, operation } = request;
     // Deleting or connecting to (exec, attach, port-forward) a workload runs no new image.
@@ -139,6 +143,7 @@ export class AdmissionController {
         ? await this.deps.verifier.verifyAll(
             checkable.map((s) => ({ image: s.image, field: s.field })),
             { namespace: request.namespace, cluster },
+            bounds,
           )
         : new Map<string, ImageDecision>();
 

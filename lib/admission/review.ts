@@ -116,6 +116,13 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
     const ns = object.metadata.namespace;
     if (typeof ns === 'string' && ns !== '') namespace = ns;
   }
+  // Pods created by a controller have no name yet at admission: `generateName` is what names them.
+  let objectName = name;
+  if (objectName === undefined && isObject(object) && isObject(object.metadata)) {
+    const { name: metaName, generateName } = object.metadata;
+    if (typeof metaName === 'string' && metaName !== '') objectName = metaName;
+    else if (typeof generateName === 'string' && generateName !== '') objectName = `${generateName}*`;
+  }
   return {
     uid,
     kind: {
@@ -126,7 +133,7 @@ export function parseAdmissionReview(body: unknown): AdmissionRequest {
     subResource,
     operation: operation as Operation,
     namespace,
-    name,
+    name: objectName,
     dryRun: dryRun === true,
     object,
     oldObject: request.oldObject ?? undefined,

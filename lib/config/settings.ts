@@ -133,8 +133,12 @@ export function readJournal(
   // maxAttempts: attempts at one push before it is dead-lettered (`signet failures`).
   const maxAttempts = j.int('maxAttempts', d.maxAttempts, { min: 1, max: 100 });
   // retryBaseSeconds / retryMaxSeconds: exponential backoff between attempts, with jitter.
-  const retryBaseMs = j.int('retryBaseSeconds', d.retryBaseMs / 1000, { min: 0, max: 3600 }) * 1000;
-  const retryMaxMs = j.int('retryMaxSeconds', d.retryMaxMs / 1000, { min: 1, max: 86_400 }) * 1000;
+  const retryBaseMs = Math.round(
+    j.number('retryBaseSeconds', d.retryBaseMs / 1000, { min: 0.01, max: 3600 }) * 1000,
+  );
+  const retryMaxMs = Math.round(
+    j.number('retryMaxSeconds', d.retryMaxMs / 1000, { min: 0.01, max: 86_400 }) * 1000,
+  );
   if (retryMaxMs < retryBaseMs) j.issue('retryMaxSeconds', 'must not be less than retryBaseSeconds');
   return {
     path: file === undefined ? defaultPath : path.resolve(context.baseDir, file),

@@ -194,6 +194,26 @@ export class ObjectReader {
     return value;
   }
 
+  /** A number (fractions allowed, e.g. seconds), within `range`. */
+  number(
+    key: string,
+    fallback: number,
+    range: { readonly min?: number; readonly max?: number } = {},
+  ): number {
+    const value = this.get(key);
+    if (value === undefined) return fallback;
+    const { min = 0, max = Number.MAX_SAFE_INTEGER } = range;
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      this.issue(key, `must be a number, got ${describeValue(value)}`);
+      return fallback;
+    }
+    if (value < min || value > max) {
+      this.issue(key, `must be between ${min} and ${max}, got ${value}`);
+      return fallback;
+    }
+    return value;
+  }
+
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
     return this.requiredOneOf(key, allowed, false) ?? fallback;
   }

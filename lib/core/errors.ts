@@ -76,7 +76,11 @@ export type RegistryErrorCode =
   /** A manifest PUT referenced a blob the registry does not (or, mid-upload by another writer, not yet) link. */
   | 'BLOB_UNKNOWN'
   | 'NOT_ALLOWED'
-  | 'TOO_LARGE';
+  | 'TOO_LARGE'
+  /** The caller's byte budget (shared by a review's reads) ran out while reading. */
+  | 'BUDGET_EXCEEDED'
+  /** The caller's signal (a review's deadline) ended the read. */
+  | 'ABORTED';
 
 /** A registry answered with an error, broke the protocol, or could not be reached. */
 export class RegistryError extends SignetError<RegistryErrorCode> {
@@ -137,6 +141,13 @@ export class PublishError extends SignetError<PublishErrorCode> {
   override readonly name = 'PublishError';
 }
 
+export type AccessErrorCode = 'UNAUTHORIZED' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'OVERLOADED';
+
+/** A request Signet will not serve: no valid credentials, no such route, or too many at once. */
+export class AccessError extends SignetError<AccessErrorCode> {
+  override readonly name = 'AccessError';
+}
+
 /** True when another attempt at the same operation may succeed. */
 export function isRetryable(err: unknown): boolean {
   return (err instanceof RegistryError || err instanceof KeyError) && err.retryable;
@@ -158,6 +169,18 @@ export function httpStatusOf(err: unknown): number {
       case 'ADMISSION_REVIEW_INVALID':
       case 'REQUEST_INVALID':
         return 400;
+    }
+  }
+  if (err instanceof AccessError) {
+    switch (err.code) {
+      case 'UNAUTHORIZED':
+        return 401;
+      case 'NOT_FOUND':
+        return 404;
+      case 'METHOD_NOT_ALLOWED':
+        return 405;
+      case 'OVERLOADED':
+        return 503;
     }
   }
   if (err instanceof ConfigError) return 500;

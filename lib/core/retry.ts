@@ -27,19 +27,37 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; an aborted `signal` cuts the wait short and rejects with its reason. */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 
 /**
  * Runs `op` until it succeeds, fails with an error that is not retryable, or runs out of attempts.
- * The last error is rethrown unchanged.
+ * The last error is rethrown unchanged. An aborted `signal` stops the retries: no further attempt
+ * starts, a backoff wait ends at once, and the signal's reason is thrown.
  */
 export async function withRetry<T>(
   op: (attempt: number) => Promise<T>,
   policy: RetryPolicy = DEFAULT_RETRY,
-  options: { retryable?: (err: unknown) => boolean; onRetry?: RetryObserver } = {},
+  options: { retryable?: (err: unknown) => boolean; onRetry?: RetryObserver; signal?: AbortSignal } = {},
 ): Promise<T> {
   const retryable = options.retryable ?? isRetryable;
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
     try {
       return await op(attempt);
     } catch (error) {
@@ -48,7 +66,7 @@ export async function withRetry<T>(
         typeof error === 'object' && error !== null ? ((error as HasRetryAfter).retryAfterMs ?? 0) : 0;
       const delayMs = Math.min(policy.maxDelayMs, Math.max(asked, backoffDelay(policy, attempt)));
       options.onRetry?.({ attempt, delayMs, error });
-      await sleep(delayMs);
+      await sleep(delayMs, options.signal);
     }
   }
 }

@@ -1,31 +1,35 @@
 import { createHash } from 'node:crypto';
-import type { RegistryAuth, RegistryConfig } from '../config/types';
-import { InputError, RegistryError, describeError } from '../core/errors';
+import type { RegistryConfig } from '../config/types';
+import { InputError, RegistryError } from '../core/errors';
 import { isAnyDigest, isRepository, isTag } from '../core/reference';
 import { DEFAULT_RETRY, withRetry, type RetryObserver, type RetryPolicy } from '../core/retry';
-import {
-  EcrAuthorizationTokens,
-  parseEcrHost,
-  type BasicCredentials,
-  type EcrCredentialsProvider,
-} from './ecr-auth';
+import { RegistryAuthenticator, parseChallenges, type Access } from './auth';
+import { EcrAuthorizationTokens, parseEcrHost, type EcrCredentialsProvider } from './ecr-auth';
+import { RegistryHttp, isObject, systemLookup, type HostLookup, type HttpRequest } from './http';
 import {
   MANIFEST_MEDIA_TYPES,
   MEDIA_TYPES,
   isIndexMediaType,
+  type BlobReadOptions,
   type Descriptor,
   type FetchedManifest,
   type ImageIndex,
   type ImageManifest,
   type ManifestHead,
+  type ReadOptions,
   type RegistryClient,
   type RegistryClientFactory,
 } from './types';
 
+export { parseChallenges, type AuthChallenge } from './auth';
+export { ByteBudget } from './budget';
+export { parseRetryAfter, type HostLookup } from './http';
+
 /**
  * A distribution-spec registry client over global `fetch` (undici, keep-alive): anonymous, Basic,
  * bearer-token and ECR auth, digest-checked manifests and blobs, size caps, per-request timeouts,
- * bounded retries with full jitter that honour Retry-After.
+ * bounded retries with full jitter that honour Retry-After. The HTTP layer (`./http`) bounds and
+ * checks every answer; `./auth` answers challenges.
  */
 
 /** How registry clients behave; every field has a default. */
@@ -38,7 +42,10 @@ export interface RegistryClientOptions {
   readonly timeoutMs?: number;
   /** Largest manifest read or written; default 4 MiB (the distribution limit). */
   readonly maxManifestBytes?: number;
-  /** Largest blob read; default 16 MiB (Signet reads configs and signature payloads, never layers). */
+  /**
+   * Largest blob read; default 16 MiB (Signet reads configs and signature payloads, never layers).
+   * A read given the descriptor's size is bounded by that size, and refused when it is over this.
+   */
   readonly maxBlobBytes?: number;
   /** Where ECR credentials come from; default one `EcrAuthorizationTokens` per factory. */
   readonly ecrCredentials?: EcrCredentialsProvider;
@@ -49,29 +56,24 @@ export interface RegistryClientOptions {
    * implements the API to answer 404, so the answer is about the registry, not the digest.
    */
   readonly referrersProbeTtlMs?: number;
+  /**
+   * Resolves host names for the redirect and token-realm checks (is a target link-local, or
+   * loopback?) and for deciding whether the registry is on loopback; default the system resolver.
+   * Connections themselves always use the system resolver.
+   */
+  readonly lookup?: HostLookup;
 }
 
 /** The registry settings a client needs: the subset of `RegistryConfig` about reaching it. */
 export type RegistryEndpoint = Pick<RegistryConfig, 'host' | 'insecure' | 'auth'>;
 
-/** One challenge of a `WWW-Authenticate` header: lower-cased scheme and parameter names. */
-export interface AuthChallenge {
-  readonly scheme: string;
-  readonly params: Readonly<Record<string, string>>;
-}
-
 const MiB = 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_MANIFEST_BYTES = 4 * MiB;
 const DEFAULT_MAX_BLOB_BYTES = 16 * MiB;
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const MAX_REDIRECTS = 5;
 const DEFAULT_REFERRERS_PROBE_TTL_MS = 10 * 60_000;
 const MAX_REFERRER_PAGES = 20;
-const DEFAULT_TOKEN_LIFETIME_S = 60;
-const TOKEN_MARGIN_MS = 10_000;
 const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /** `https://host`, or `http://host` only for a registry marked insecure. Docker Hub's API host is `registry-1.docker.io`. */
 export function registryBaseUrl(host: string, insecure: boolean): string {
@@ -92,144 +94,71 @@ export function resolveRegistry(host: string, registries: readonly RegistryConfi
   return { host, insecure: false, auth: { $case: 'anonymous' } };
 }
 
-/**
- * Parses a `WWW-Authenticate` header (RFC 7235): one or more challenges, each a scheme and
- * comma-separated `name=value` parameters whose values may be quoted strings holding commas,
- * `=` and backslash escapes. Malformed trailing input is ignored rather than fatal.
- */
-export function parseChallenges(header: string): AuthChallenge[] {
-  const challenges: AuthChallenge[] = [];
-  let i = 0;
-  const at = (pattern: RegExp): string | undefined => {
-    pattern.lastIndex = i;
-    const match = pattern.exec(header);
-    if (!match) return undefined;
-    i = pattern.lastIndex;
-    return match[0];
-  };
-  const quoted = (): string => {
-    let value = '';
-    for (i++; i < header.length && header[i] !== '"'; i++) {
-      if (header[i] === '\\' && i + 1 < header.length) i++;
-      value += header[i];
-    }
-    i++;
-    return value;
-  };
-  while (i < header.length) {
-    at(SEPARATORS);
-    const scheme = at(TOKEN);
-    if (scheme === undefined) break;
-    const params: Record<string, string> = {};
-    challenges.push({ scheme: scheme.toLowerCase(), params });
-    at(SPACES);
-    // `Basic dXNlcjpwYXNz` (a token68) carries no parameters: nothing to keep.
-    if (at(TOKEN68) !== undefined) continue;
-    while (i < header.length) {
-      const start = i;
-      at(SEPARATORS);
-      const name = at(TOKEN);
-      at(SPACES);
-      if (name === undefined || header[i] !== '=') {
-        i = start; // the next challenge's scheme
-        break;
-      }
-      i++;
-      at(SPACES);
-      // Unquoted values should be tokens; be lenient with `realm=https://x/token` as some servers send.
-      params[name.toLowerCase()] = header[i] === '"' ? quoted() : (at(UNQUOTED) ?? '');
-    }
-  }
-  return challenges;
-}
-
-const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/y;
-const TOKEN68 = /[A-Za-z0-9\-._~+/]+=*(?=\s*(?:,|$))/y;
-const UNQUOTED = /[^\s,"]+/y;
-const SEPARATORS = /[\s,]*/y;
-const SPACES = /[ \t]*/y;
-
-/** A Retry-After header (delta seconds or HTTP date) in milliseconds from `now`; `undefined` when absent or unreadable. */
-export function parseRetryAfter(
-  value: string | null | undefined,
-  now: number = Date.now(),
-): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (!/[a-z]/i.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
-type Access = 'pull' | 'push';
-
-interface RegistryRequest {
-  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST';
-  readonly url: string;
+interface RegistryRequest extends HttpRequest {
   /** Scopes the bearer token; `undefined` for `/v2/`. */
   readonly repository: string | undefined;
   readonly access: Access;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: Buffer;
-  /** For messages: `GET manifest team-a/app:v1`. */
-  readonly what: string;
-}
-
-interface CachedToken {
-  readonly token: string;
-  readonly renewAt: number;
 }
 
 /** A RegistryClient for one host. Share one per host (see `RegistryClients`): it caches tokens. */
 export class HttpRegistryClient implements RegistryClient {
   readonly host: string;
   readonly baseUrl: string;
-  private readonly auth: RegistryAuth;
   private readonly retry: RetryPolicy;
   private readonly onRetry: RetryObserver | undefined;
-  private readonly timeoutMs: number;
   private readonly maxManifestBytes: number;
   private readonly maxBlobBytes: number;
-  private ecrCredentials: EcrCredentialsProvider | undefined;
-  private readonly userAgent: string;
   private readonly referrersProbeTtlMs: number;
+  private readonly http: RegistryHttp;
+  private readonly authenticator: RegistryAuthenticator;
   /** Until when this registry is taken to have no referrers API (epoch ms). */
   private noReferrersApiUntil = 0;
-  /** Learned from a `Basic` challenge: send credentials up front from then on. */
-  private basicChallenged = false;
-  private readonly tokens = new Map<string, CachedToken>();
-  private readonly pendingTokens = new Map<string, Promise<CachedToken>>();
 
   constructor(registry: RegistryEndpoint, options: RegistryClientOptions = {}) {
     this.host = registry.host;
-    this.auth = registry.auth;
     this.baseUrl = registryBaseUrl(registry.host, registry.insecure);
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.onRetry = options.onRetry;
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxManifestBytes = options.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
-    this.ecrCredentials = options.ecrCredentials;
-    this.userAgent = options.userAgent ?? 'signet';
     this.referrersProbeTtlMs = options.referrersProbeTtlMs ?? DEFAULT_REFERRERS_PROBE_TTL_MS;
+    this.http = new RegistryHttp({
+      host: registry.host,
+      baseUrl: this.baseUrl,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      userAgent: options.userAgent ?? 'signet',
+      lookup: options.lookup ?? systemLookup,
+    });
+    this.authenticator = new RegistryAuthenticator(
+      registry.host,
+      registry.auth,
+      this.http,
+      options.ecrCredentials,
+    );
   }
 
-  async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
+  async headManifest(
+    repository: string,
+    reference: string,
+    options: ReadOptions = {},
+  ): Promise<ManifestHead | undefined> {
     checkRepository(repository);
     checkReference(reference);
-    return this.retrying(async () => {
-      const res = await this.send({
-        method: 'HEAD',
-        url: this.url(repository, 'manifests', reference),
-        repository,
-        access: 'pull',
-        headers: { accept: MANIFEST_ACCEPT },
-        what: `HEAD manifest ${repository}${refSuffix(reference)}`,
-      });
+    const what = `HEAD manifest ${repository}${refSuffix(reference)}`;
+    return this.retrying(what, options, async () => {
+      const res = await this.send(
+        {
+          method: 'HEAD',
+          url: this.url(repository, 'manifests', reference),
+          repository,
+          access: 'pull',
+          headers: { accept: MANIFEST_ACCEPT },
+          what,
+        },
+        options,
+      );
       if (res.status === 404) return undefined;
-      if (!res.ok) throw await this.statusError(res, `HEAD manifest ${repository}${refSuffix(reference)}`);
+      if (!res.ok) throw await this.http.statusError(res, what, options);
       const headerDigest = res.headers.get('docker-content-digest') ?? undefined;
       const mediaType = contentType(res);
       const size = Number(res.headers.get('content-length') ?? NaN);
@@ -241,15 +170,20 @@ export class HttpRegistryClient implements RegistryClient {
         return { digest, mediaType, size };
       }
       // Some registries leave the digest (or type) out of HEAD answers: fetch and hash instead.
-      const fetched = await this.fetchManifest(repository, reference);
+      const fetched = await this.fetchManifest(repository, reference, options);
       return fetched && { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.bytes.length };
     });
   }
 
-  async getManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
+  async getManifest(
+    repository: string,
+    reference: string,
+    options: ReadOptions = {},
+  ): Promise<FetchedManifest | undefined> {
     checkRepository(repository);
     checkReference(reference);
-    return this.retrying(() => this.fetchManifest(repository, reference));
+    const what = `GET manifest ${repository}${refSuffix(reference)}`;
+    return this.retrying(what, options, () => this.fetchManifest(repository, reference, options));
   }
 
   async putManifest(
@@ -270,7 +204,7 @@ export class HttpRegistryClient implements RegistryClient {
     }
     const digest = digestOf(bytes, isAnyDigest(reference) ? reference : 'sha256:');
     if (isAnyDigest(reference) && digest !== reference) throw this.digestMismatch(what, digest);
-    return this.retrying(async () => {
+    return this.retrying(what, {}, async () => {
       const res = await this.send({
         method: 'PUT',
         url: this.url(repository, 'manifests', reference),
@@ -280,8 +214,8 @@ export class HttpRegistryClient implements RegistryClient {
         body: bytes,
         what,
       });
-      if (!res.ok) throw await this.statusError(res, what);
-      await drain(res);
+      if (!res.ok) throw await this.http.statusError(res, what, {});
+      await this.http.drain(res, what, {});
       const answered = res.headers.get('docker-content-digest');
       if (answered && sameAlgorithm(answered, digest) && answered !== digest) {
         throw this.digestMismatch(`${what} (registry stored ${answered})`, digest);
@@ -290,20 +224,30 @@ export class HttpRegistryClient implements RegistryClient {
     });
   }
 
-  async getBlob(repository: string, digest: string): Promise<Buffer> {
+  async getBlob(repository: string, digest: string, options: BlobReadOptions = {}): Promise<Buffer> {
     checkRepository(repository);
     checkDigest(digest);
+    const { size } = options;
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+      throw new InputError('REFERENCE_INVALID', 'size', `${excerpt(size)} is not a blob size`);
+    }
     const what = `GET blob ${repository}@${digest}`;
-    return this.retrying(async () => {
-      const res = await this.send({
-        method: 'GET',
-        url: this.url(repository, 'blobs', digest),
-        repository,
-        access: 'pull',
-        what,
-      });
-      if (!res.ok) throw await this.statusError(res, what);
-      const bytes = await this.read(res, this.maxBlobBytes, what);
+    if (size !== undefined && size > this.maxBlobBytes) {
+      // The descriptor is the registry's word too: it may not raise the client's own ceiling.
+      throw new RegistryError(
+        'TOO_LARGE',
+        this.host,
+        `${what}: the descriptor's ${size} bytes are over the ${this.maxBlobBytes}-byte blob limit`,
+      );
+    }
+    return this.retrying(what, options, async () => {
+      const res = await this.send(
+        { method: 'GET', url: this.url(repository, 'blobs', digest), repository, access: 'pull', what },
+        options,
+      );
+      if (!res.ok) throw await this.http.statusError(res, what, options);
+      const bounds = size === undefined ? { limit: this.maxBlobBytes } : { limit: size, exact: true };
+      const bytes = await this.http.read(res, what, bounds, options);
       const actual = digestOf(bytes, digest);
       if (actual !== digest) throw this.digestMismatch(what, actual);
       return bytes;
@@ -314,7 +258,7 @@ export class HttpRegistryClient implements RegistryClient {
     checkRepository(repository);
     const digest = digestOf(bytes, 'sha256:');
     const what = `push blob ${repository}@${digest}`;
-    return this.retrying(async () => {
+    return this.retrying(what, {}, async () => {
       const head = await this.send({
         method: 'HEAD',
         url: this.url(repository, 'blobs', digest),
@@ -323,7 +267,7 @@ export class HttpRegistryClient implements RegistryClient {
         what,
       });
       if (head.ok) return digest;
-      if (head.status !== 404) throw await this.statusError(head, what);
+      if (head.status !== 404) throw await this.http.statusError(head, what, {});
       const start = await this.send({
         method: 'POST',
         url: `${this.url(repository, 'blobs', 'uploads')}/`,
@@ -339,22 +283,22 @@ export class HttpRegistryClient implements RegistryClient {
               this.host,
               `${what}: upload start answered ${start.status}, not 202`,
             )
-          : await this.statusError(start, what);
+          : await this.http.statusError(start, what, {});
       }
-      await drain(start);
+      await this.http.drain(start, what, {});
       const location = start.headers.get('location');
       if (!location) throw new RegistryError('PROTOCOL', this.host, `${what}: upload start has no Location`);
       const put = await this.send({
         method: 'PUT',
-        url: uploadUrl(location, start.url || this.baseUrl, digest),
+        url: this.guarded(what, () => uploadUrl(location, start.url || this.baseUrl, digest)),
         repository,
         access: 'push',
         headers: { 'content-type': 'application/octet-stream' },
         body: bytes,
         what,
       });
-      if (!put.ok) throw await this.statusError(put, what);
-      await drain(put);
+      if (!put.ok) throw await this.http.statusError(put, what, {});
+      await this.http.drain(put, what, {});
       return digest;
     });
   }
@@ -363,6 +307,7 @@ export class HttpRegistryClient implements RegistryClient {
     repository: string,
     digest: string,
     artifactType?: string,
+    options: ReadOptions = {},
   ): Promise<ImageIndex | undefined> {
     checkRepository(repository);
     checkDigest(digest);
@@ -372,27 +317,23 @@ export class HttpRegistryClient implements RegistryClient {
       this.noReferrersApiUntil = Date.now() + this.referrersProbeTtlMs;
       return undefined;
     };
-    return this.retrying(async () => {
+    return this.retrying(what, options, async () => {
       let url: string | undefined =
         this.url(repository, 'referrers', digest) +
         (artifactType !== undefined ? `?artifactType=${encodeURIComponent(artifactType)}` : '');
       const manifests: Descriptor[] = [];
       let filtered = artifactType === undefined;
       for (let page = 0; url !== undefined && page < MAX_REFERRER_PAGES; page++) {
-        const res = await this.send({
-          method: 'GET',
-          url,
-          repository,
-          access: 'pull',
-          headers: { accept: MEDIA_TYPES.ociIndex },
-          what,
-        });
+        const res = await this.send(
+          { method: 'GET', url, repository, access: 'pull', headers: { accept: MEDIA_TYPES.ociIndex }, what },
+          options,
+        );
         if (res.status === 404) {
-          await drain(res);
+          await this.http.drain(res, what, options);
           return noApi();
         }
-        if (!res.ok) throw await this.statusError(res, what);
-        const bytes = await this.read(res, this.maxManifestBytes, what);
+        if (!res.ok) throw await this.http.statusError(res, what, options);
+        const bytes = await this.http.read(res, what, { limit: this.maxManifestBytes }, options);
         const index = referrersIndex(bytes);
         // A registry without the API may answer the path with anything but an OCI index.
         if (index === undefined) return noApi();
@@ -400,29 +341,38 @@ export class HttpRegistryClient implements RegistryClient {
         filtered ||= (res.headers.get('oci-filters-applied') ?? '')
           .split(',')
           .some((f) => f.trim() === 'artifactType');
-        url = nextLink(res.headers.get('link'), res.url || url);
+        const base: string = res.url || url;
+        // The next page may be anywhere the registry says; `send` checks it like a redirect.
+        url = this.guarded(what, () => nextLink(res.headers.get('link'), base));
       }
       const selected = filtered ? manifests : manifests.filter((m) => m.artifactType === artifactType);
       return { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: selected };
     });
   }
 
-  private async fetchManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
+  private async fetchManifest(
+    repository: string,
+    reference: string,
+    options: ReadOptions,
+  ): Promise<FetchedManifest | undefined> {
     const what = `GET manifest ${repository}${refSuffix(reference)}`;
-    const res = await this.send({
-      method: 'GET',
-      url: this.url(repository, 'manifests', reference),
-      repository,
-      access: 'pull',
-      headers: { accept: MANIFEST_ACCEPT },
-      what,
-    });
+    const res = await this.send(
+      {
+        method: 'GET',
+        url: this.url(repository, 'manifests', reference),
+        repository,
+        access: 'pull',
+        headers: { accept: MANIFEST_ACCEPT },
+        what,
+      },
+      options,
+    );
     if (res.status === 404) {
-      await drain(res);
+      await this.http.drain(res, what, options);
       return undefined;
     }
-    if (!res.ok) throw await this.statusError(res, what);
-    const bytes = await this.read(res, this.maxManifestBytes, what);
+    if (!res.ok) throw await this.http.statusError(res, what, options);
+    const bytes = await this.http.read(res, what, { limit: this.maxManifestBytes }, options);
     const digest = digestOf(bytes, isAnyDigest(reference) ? reference : 'sha256:');
     if (isAnyDigest(reference) && digest !== reference) throw this.digestMismatch(what, digest);
     const answered = res.headers.get('docker-content-digest');
@@ -468,8 +418,29 @@ export class HttpRegistryClient implements RegistryClient {
     return { manifest: json as unknown as ImageManifest | ImageIndex, mediaType };
   }
 
-  private retrying<T>(op: () => Promise<T>): Promise<T> {
-    return withRetry(op, this.retry, { onRetry: this.onRetry });
+  /**
+   * Retries `op` under the policy; the caller's signal stops the retries, an abort during a
+   * backoff wait (Retry-After included) surfacing as ABORTED for `what`.
+   */
+  private async retrying<T>(what: string, options: ReadOptions, op: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(op, this.retry, { onRetry: this.onRetry, signal: options.signal });
+    } catch (err) {
+      // withRetry throws the signal's reason, which says nothing of what was being read.
+      if (options.signal?.aborted && !(err instanceof RegistryError)) throw this.http.aborted(what, err);
+      throw err;
+    }
+  }
+
+  /** `make()`, whose URL parsing of registry-given text fails as PROTOCOL rather than a TypeError. */
+  private guarded<T>(what: string, make: () => T): T {
+    try {
+      return make();
+    } catch (err) {
+      throw new RegistryError('PROTOCOL', this.host, `${what}: the registry gave a malformed URL`, {
+        cause: err,
+      });
+    }
   }
 
   private url(repository: string, kind: 'manifests' | 'blobs' | 'referrers', reference: string): string {
@@ -477,261 +448,21 @@ export class HttpRegistryClient implements RegistryClient {
   }
 
   /** Sends a request, answering one auth challenge; any other status is for the caller to judge. */
-  private async send(request: RegistryRequest): Promise<Response> {
+  private async send(request: RegistryRequest, options: ReadOptions = {}): Promise<Response> {
     const scope =
       request.repository !== undefined
         ? `repository:${request.repository}:${request.access === 'push' ? 'pull,push' : 'pull'}`
         : undefined;
-    const sent = await this.knownAuthorization(scope, request.access);
-    const res = await this.sendFollowing(request, sent);
-    if (res.status !== 401) return res;
-    const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
-    const answer = await this.answerChallenge(challenges, scope, sent, request.what);
-    if (answer === undefined) return res;
-    await drain(res);
-    return this.sendFollowing(request, answer);
-  }
-
-  /** An Authorization header we can send before being challenged. */
-  private async knownAuthorization(scope: string | undefined, access: Access): Promise<string | undefined> {
-    if (this.basicChallenged) {
-      const credentials = await this.credentials();
-      return credentials && basicHeader(credentials);
-    }
-    // A push token also covers pulls.
-    const keys =
-      access === 'pull' && scope !== undefined ? [scope, scope.replace(/:pull$/, ':pull,push')] : [scope];
-    const now = Date.now();
-    for (const key of keys) {
-      const cached = this.tokens.get(key ?? '');
-      if (cached && cached.renewAt > now) return `Bearer ${cached.token}`;
-    }
-    return undefined;
-  }
-
-  private async answerChallenge(
-    challenges: readonly AuthChallenge[],
-    scope: string | undefined,
-    sent: string | undefined,
-    what: string,
-  ): Promise<string | undefined> {
-    const bearer = challenges.find((c) => c.scheme === 'bearer');
-    if (bearer) {
-      const realm = bearer.params['realm'];
-      if (!realm) throw new RegistryError('PROTOCOL', this.host, `${what}: Bearer challenge without a realm`);
-      const key = scope ?? bearer.params['scope'] ?? '';
-      const cached = this.tokens.get(key);
-      // A token we just sent was refused: it was revoked or lacks a scope; ask once more.
-      if (cached && sent === `Bearer ${cached.token}`) this.tokens.delete(key);
-      else if (cached && cached.renewAt > Date.now()) return `Bearer ${cached.token}`;
-      const asked = bearer.params['scope'];
-      const scopes = [scope, asked !== undefined && !covers(scope, asked) ? asked : undefined].filter(
-        (s): s is string => !!s,
-      );
-      const token = await this.token(key, realm, bearer.params['service'], scopes);
-      return `Bearer ${token.token}`;
-    }
-    const basic = challenges.find((c) => c.scheme === 'basic');
-    if (basic && sent === undefined) {
-      const credentials = await this.credentials();
-      if (credentials === undefined) return undefined;
-      this.basicChallenged = true;
-      return basicHeader(credentials);
-    }
-    return undefined;
-  }
-
-  /** One token request per key at a time; the answer is cached until shortly before it expires. */
-  private token(
-    key: string,
-    realm: string,
-    service: string | undefined,
-    scopes: readonly string[],
-  ): Promise<CachedToken> {
-    let pending = this.pendingTokens.get(key);
-    if (!pending) {
-      pending = this.fetchToken(realm, service, scopes)
-        .then((token) => {
-          this.tokens.set(key, token);
-          return token;
-        })
-        .finally(() => this.pendingTokens.delete(key));
-      this.pendingTokens.set(key, pending);
-    }
-    return pending;
-  }
-
-  private async fetchToken(
-    realm: string,
-    service: string | undefined,
-    scopes: readonly string[],
-  ): Promise<CachedToken> {
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch (err) {
-      throw new RegistryError('PROTOCOL', this.host, `token realm "${realm}" is not a URL`, { cause: err });
-    }
-    if (service !== undefined) url.searchParams.set('service', service);
-    for (const scope of scopes) url.searchParams.append('scope', scope);
-    const credentials = await this.credentials();
-    const what = `GET token ${url.origin}${url.pathname} for ${scopes.join(' ') || 'registry'}`;
-    const res = await this.fetchOnce(
-      'GET',
-      url.href,
-      { 'user-agent': this.userAgent, ...(credentials ? { authorization: basicHeader(credentials) } : {}) },
-      undefined,
-      what,
-    );
-    if (!res.ok) throw await this.statusError(res, what);
-    const body = await this.read(res, MAX_ERROR_BODY_BYTES, what);
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch (err) {
-      throw new RegistryError('PROTOCOL', this.host, `${what}: answer is not JSON`, { cause: err });
-    }
-    const token = isObject(json) ? (json['token'] ?? json['access_token']) : undefined;
-    if (typeof token !== 'string' || token.length === 0) {
-      throw new RegistryError('PROTOCOL', this.host, `${what}: answer has no token`);
-    }
-    const expiresIn =
-      isObject(json) && typeof json['expires_in'] === 'number' && json['expires_in'] > 0
-        ? json['expires_in']
-        : DEFAULT_TOKEN_LIFETIME_S;
-    const lifetimeMs = expiresIn * 1000;
-    return { token, renewAt: Date.now() + Math.max(lifetimeMs - TOKEN_MARGIN_MS, lifetimeMs / 2) };
-  }
-
-  private async credentials(): Promise<BasicCredentials | undefined> {
-    switch (this.auth.$case) {
-      case 'anonymous':
-        return undefined;
-      case 'basic':
-        return { username: this.auth.username, password: this.auth.password };
-      case 'ecr':
-        this.ecrCredentials ??= new EcrAuthorizationTokens();
-        return this.ecrCredentials.credentials({
-          host: this.host,
-          region: this.auth.region,
-          endpoint: this.auth.endpoint,
-        });
-    }
-  }
-
-  /** Follows GET/HEAD redirects (blob storage), dropping credentials when the origin changes. */
-  private async sendFollowing(
-    request: RegistryRequest,
-    authorization: string | undefined,
-  ): Promise<Response> {
-    let url = request.url;
-    const origin = new URL(this.baseUrl).origin;
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...request.headers };
-      if (authorization !== undefined && new URL(url).origin === origin)
-        headers['authorization'] = authorization;
-      const res = await this.fetchOnce(request.method, url, headers, request.body, request.what);
-      const location = res.headers.get('location');
-      if (!REDIRECT_STATUSES.has(res.status) || location === null) return res;
-      if (request.method !== 'GET' && request.method !== 'HEAD') return res;
-      if (hop >= MAX_REDIRECTS) {
-        throw new RegistryError(
-          'PROTOCOL',
-          this.host,
-          `${request.what}: more than ${MAX_REDIRECTS} redirects`,
-        );
-      }
-      await drain(res);
-      url = new URL(location, url).href;
-    }
-  }
-
-  private async fetchOnce(
-    method: string,
-    url: string,
-    headers: Record<string, string>,
-    body: Buffer | undefined,
-    what: string,
-  ): Promise<Response> {
-    try {
-      return await fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (err) {
-      throw this.networkError(err, what);
-    }
-  }
-
-  private networkError(err: unknown, what: string): RegistryError {
-    if (err instanceof RegistryError) return err;
-    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-    const cause = (err as { cause?: unknown }).cause;
-    const detail = timedOut
-      ? `timed out after ${this.timeoutMs} ms`
-      : cause instanceof Error
-        ? `${describeError(err)}: ${(cause as { code?: string }).code ?? describeError(cause)}`
-        : describeError(err);
-    return new RegistryError('UNREACHABLE', this.host, `${what}: ${detail}`, { cause: err });
-  }
-
-  /** Reads a body up to `limit` bytes; more is TOO_LARGE. */
-  private async read(res: Response, limit: number, what: string): Promise<Buffer> {
-    const declared = Number(res.headers.get('content-length') ?? NaN);
-    const tooLarge = (size: string): RegistryError =>
-      new RegistryError('TOO_LARGE', this.host, `${what}: ${size} is over the ${limit}-byte limit`);
-    if (Number.isFinite(declared) && declared > limit) {
-      await res.body?.cancel().catch(() => undefined);
-      throw tooLarge(`${declared} bytes`);
-    }
-    if (res.body === null) return Buffer.alloc(0);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const reader = res.body.getReader();
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > limit) {
-          await reader.cancel().catch(() => undefined);
-          throw tooLarge('the body');
-        }
-        chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-      }
-    } catch (err) {
-      throw this.networkError(err, what);
-    }
-    return Buffer.concat(chunks, total);
-  }
-
-  /** The RegistryError for a non-success answer, with the distribution error codes in the message. */
-  private async statusError(res: Response, what: string): Promise<RegistryError> {
-    let detail = '';
-    let codes: readonly string[] = [];
-    try {
-      const body = await this.read(res, MAX_ERROR_BODY_BYTES, what);
-      ({ detail, codes } = describeErrorBody(body));
-    } catch {
-      // the status says enough
-    }
-    const status = res.status;
-    const message = `${what}: HTTP ${status}${detail ? ` ${detail}` : ''}`;
-    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-    const options = { status, retryAfterMs };
-    if (status === 401) return new RegistryError('UNAUTHORIZED', this.host, message, options);
-    if (status === 403) return new RegistryError('DENIED', this.host, message, options);
-    if (status === 404) return new RegistryError('NOT_FOUND', this.host, message, options);
-    if (status === 405) return new RegistryError('NOT_ALLOWED', this.host, message, options);
-    if (status === 413) return new RegistryError('TOO_LARGE', this.host, message, options);
-    if ((status === 400 || status === 404) && codes.some((c) => BLOB_UNKNOWN_CODES.has(c)))
-      return new RegistryError('BLOB_UNKNOWN', this.host, message, options);
-    if (status === 429) return new RegistryError('RATE_LIMITED', this.host, message, options);
-    if (status === 408 || status >= 500) return new RegistryError('UNAVAILABLE', this.host, message, options);
-    return new RegistryError('PROTOCOL', this.host, message, options);
+    const sent = await this.authenticator.known(scope, request.access, request.what, options);
+    const first = await this.http.follow(request, sent, options);
+    if (first.res.status !== 401) return first.res;
+    // A challenge from elsewhere (the blob storage a redirect led to) could name any realm: not ours to answer.
+    if (first.url.origin !== this.http.origin) return first.res;
+    const challenges = parseChallenges(first.res.headers.get('www-authenticate') ?? '');
+    const answer = await this.authenticator.answer(challenges, scope, sent, request.what, options);
+    if (answer === undefined) return first.res;
+    await this.http.drain(first.res, request.what, options);
+    return (await this.http.follow(request, answer, options)).res;
   }
 
   private digestMismatch(what: string, actual: string): RegistryError {
@@ -801,23 +532,8 @@ function digestOf(bytes: Buffer, like: string): string {
   return `${algorithm}:${createHash(hash).update(bytes).digest('hex')}`;
 }
 
-/** Whether token scope `ours` grants everything `theirs` asks (`repository:name:pull,push`). */
-function covers(ours: string | undefined, theirs: string): boolean {
-  if (ours === undefined) return false;
-  const split = (scope: string): [string, string[]] => {
-    const colon = scope.lastIndexOf(':');
-    return [scope.slice(0, colon), scope.slice(colon + 1).split(',')];
-  };
-  const [resource, actions] = split(ours);
-  const [wanted, wantedActions] = split(theirs);
-  return resource === wanted && wantedActions.every((a) => actions.includes(a));
-}
-
 const sameAlgorithm = (a: string, b: string): boolean =>
   a.slice(0, a.indexOf(':')) === b.slice(0, b.indexOf(':'));
-
-const basicHeader = (c: BasicCredentials): string =>
-  `Basic ${Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')}`;
 
 function contentType(res: Response): string | undefined {
   const value = res.headers.get('content-type');
@@ -855,55 +571,6 @@ function referrersIndex(bytes: Buffer): ImageIndex | undefined {
   if (!json['manifests'].every(isDescriptor)) return undefined;
   return json as unknown as ImageIndex;
 }
-
-/** `CODE: message; CODE: message` from a distribution error body, else a short excerpt of the body. */
-/** Distribution error codes meaning a manifest names a blob the repository does not link. */
-const BLOB_UNKNOWN_CODES: ReadonlySet<string> = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
-
-/** The distribution error body as one line, and its error codes. */
-function describeErrorBody(body: Buffer): { detail: string; codes: readonly string[] } {
-  const text = body.toString('utf8').trim();
-  if (!text) return { detail: '', codes: [] };
-  try {
-    const json: unknown = JSON.parse(text);
-    if (isObject(json) && Array.isArray(json['errors'])) {
-      const errors = json['errors'].filter(isObject);
-      return {
-        detail: errors
-          .map((e) => [e['code'], e['message']].filter((v) => typeof v === 'string' && v).join(': '))
-          .filter(Boolean)
-          .join('; '),
-        codes: errors.map((e) => e['code']).filter((c): c is string => typeof c === 'string'),
-      };
-    }
-  } catch {
-    // not JSON
-  }
-  return { detail: text.length > 200 ? `${text.slice(0, 200)}…` : text, codes: [] };
-}
-
-async function drain(res: Response): Promise<void> {
-  // Reading a small body to its end keeps the keep-alive connection reusable.
-  try {
-    const reader = res.body?.getReader();
-    if (!reader) return;
-    let total = 0;
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > MAX_ERROR_BODY_BYTES) {
-        await reader.cancel();
-        return;
-      }
-    }
-  } catch {
-    // the connection is gone; nothing to keep
-  }
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function isDescriptor(value: unknown): boolean {
   return (

@@ -45,6 +45,11 @@ export interface SigningReport {
   readonly durationMs: number;
 }
 
+/** What a push would take: the rules that sign it, or why nothing will. */
+export type PushPlan =
+  | { readonly $case: 'sign'; readonly rules: readonly SigningRule[] }
+  | { readonly $case: 'skip'; readonly reason: string };
+
 /** The `skipped` reason of a push naming a registry host that `registries[]` does not list. */
 export const REGISTRY_NOT_CONFIGURED = 'registry not configured';
 
@@ -121,6 +126,22 @@ export class SigningPipeline {
     );
   }
 
+  /**
+   * What a push would take, decided without the network: signature artifacts and hosts outside
+   * `registries[]` are skipped, and so are repositories no (enabled, on-push) rule covers.
+   */
+  plan(event: PushEvent, trigger: Trigger = 'automatic', ruleName?: string): PushPlan {
+    if (isSignatureArtifactTag(event.tag)) return { $case: 'skip', reason: 'signature artifact tag' };
+    if (isSignatureArtifactType(event.artifactType) || isSignatureArtifactType(event.mediaType)) {
+      return { $case: 'skip', reason: `signature artifact type ${event.artifactType ?? event.mediaType}` };
+    }
+    // A host outside registries[] is never contacted, whatever the event says.
+    if (!this.rules.isConfigured(event.registry)) return { $case: 'skip', reason: REGISTRY_NOT_CONFIGURED };
+    const rules = this.rules.matching(event, trigger, ruleName);
+    if (rules.length === 0) return { $case: 'skip', reason: 'no signing rule covers this repository' };
+    return { $case: 'sign', rules };
+  }
+
   private async run(event: PushEvent, trigger: Trigger, ruleName?: string): Promise<SigningReport> {
     const started = performance.now();
     const base = {
@@ -135,15 +156,9 @@ export class SigningPipeline {
       return { ...base, skipped: reason, outcomes: [], durationMs: performance.now() - started };
     };
 
-    // Cheap checks first: no network for signature pushes or uncovered repositories.
-    if (isSignatureArtifactTag(event.tag)) return skip('signature artifact tag');
-    if (isSignatureArtifactType(event.artifactType) || isSignatureArtifactType(event.mediaType)) {
-      return skip(`signature artifact type ${event.artifactType ?? event.mediaType}`);
-    }
-    // A host outside registries[] is never contacted, whatever the event says.
-    if (!this.rules.isConfigured(event.registry)) return skip(REGISTRY_NOT_CONFIGURED);
-    const rules = this.rules.matching(event, trigger, ruleName);
-    if (rules.length === 0) return skip('no signing rule covers this repository');
+    const plan = this.plan(event, trigger, ruleName);
+    if (plan.$case === 'skip') return skip(plan.reason);
+    const rules = plan.rules;
 
     let outcomes: RuleOutcome[];
     try {

@@ -25,6 +25,30 @@ export type ReasonData =
       readonly tag: string;
       readonly signedTags: readonly string[];
     }
+  /**
+   * The witness signed this digest, but for another repository than the policy's `signedIdentity`
+   * requires (a signature copied along with the image into another repository).
+   */
+  | {
+      readonly code: 'IDENTITY_MISMATCH';
+      readonly witness: string;
+      /** The repository the signature had to name. */
+      readonly required: string;
+      /** The identities the witness's valid signatures name. */
+      readonly signed: readonly string[];
+      readonly identity: string;
+    }
+  /** The `.sig` manifest holds more signatures than `admission.maxSignatures`, and none read was the witness's. */
+  | {
+      readonly code: 'TOO_MANY_SIGNATURES';
+      readonly signatureRef: string;
+      readonly read: number;
+      readonly unread: number;
+    }
+  /** The review read more from registries than `admission.maxReviewBytes` allows. */
+  | { readonly code: 'REVIEW_TOO_LARGE'; readonly registry: string; readonly detail: string }
+  /** The review did not finish within `admission.deadlineSeconds`. */
+  | { readonly code: 'DEADLINE_EXCEEDED'; readonly detail: string }
   /** Fewer than `count` witnesses of an attestor set have a valid signature. */
   | {
       readonly code: 'INSUFFICIENT_WITNESSES';
@@ -91,6 +115,14 @@ export function describeReason(data: ReasonData): string {
       return `witness "${data.witness}" signed digest ${data.signed.join(', ')}, not ${data.expected}`;
     case 'TAG_NOT_SIGNED':
       return `witness "${data.witness}" signed tag ${list(data.signedTags)}, not "${data.tag}"`;
+    case 'IDENTITY_MISMATCH':
+      return `witness "${data.witness}" signed this digest for ${list(data.signed)}, not for "${data.required}" (signedIdentity ${data.identity})`;
+    case 'TOO_MANY_SIGNATURES':
+      return `${data.signatureRef} holds ${data.read + data.unread} signatures; the first ${data.read} were read (admission.maxSignatures) and none is the witness's`;
+    case 'REVIEW_TOO_LARGE':
+      return `registry ${data.registry} served more than this review may read (admission.maxReviewBytes): ${data.detail}`;
+    case 'DEADLINE_EXCEEDED':
+      return `verification did not finish in time (admission.deadlineSeconds): ${data.detail}`;
     case 'INSUFFICIENT_WITNESSES':
       return `${data.valid} of the ${data.required} required witnesses signed (${data.witnesses
         .map((w) => `${w.witness}: ${w.code}`)
@@ -136,6 +168,12 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'NO_SIGNATURES':
     case 'UNTRUSTED_SIGNER':
     case 'DIGEST_MISMATCH':
+    case 'IDENTITY_MISMATCH':
+    case 'TOO_MANY_SIGNATURES':
+    case 'REVIEW_TOO_LARGE':
+    // A registry that stalls until the deadline is no outage to waive: anyone who can serve the
+    // registry's answers could stall it.
+    case 'DEADLINE_EXCEEDED':
     case 'TAG_NOT_SIGNED':
     case 'INSUFFICIENT_WITNESSES':
     case 'IMAGE_NOT_FOUND':
@@ -170,6 +208,10 @@ type SignetErrorLike = RegistryError | KeyError | ConfigError | InputError;
 export function reasonFromError(err: unknown, context: { witness?: string; field?: string } = {}): Reason {
   if (err instanceof RegistryError) {
     switch (err.code) {
+      case 'BUDGET_EXCEEDED':
+        return reason({ code: 'REVIEW_TOO_LARGE', registry: err.registry, detail: detailOf(err) });
+      case 'ABORTED':
+        return reason({ code: 'DEADLINE_EXCEEDED', detail: detailOf(err) });
       case 'RATE_LIMITED':
         return reason({ code: 'REGISTRY_RATE_LIMITED', registry: err.registry, detail: detailOf(err) });
       case 'UNREACHABLE':

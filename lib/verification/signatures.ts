@@ -9,7 +9,7 @@ import { RegistryError } from '../core/errors';
 import { referrersFallbackTag, signatureTag } from '../core/reference';
 import { MAX_PAYLOAD_BYTES, parsePayload } from '../cosign/payload';
 import { CERTIFICATE_ANNOTATION, layerSignature } from '../cosign/signature-manifest';
-import type { Descriptor, FetchedManifest, RegistryClient } from '../registry/types';
+import type { Descriptor, FetchedManifest, ReadOptions, RegistryClient } from '../registry/types';
 import { MEDIA_TYPES } from '../registry/types';
 
 /** Where a signature was found. */
@@ -21,6 +21,11 @@ export interface SignatureClaims {
   readonly digests: readonly string[];
   /** `critical.identity.docker-reference` of a cosign payload. */
   readonly identity: string | undefined;
+  /**
+   * Each digest with the repository the signature names for it, as written: a cosign payload's
+   * docker-reference, a statement's subject names. Matched against the policy's signedIdentity.
+   */
+  readonly subjects: readonly { readonly digest: string; readonly name: string | undefined }[];
   /** The tag of a default-mode identity (`repository:tag`); undefined for simple mode and bundles. */
   readonly tag: string | undefined;
 }
@@ -60,6 +65,8 @@ export interface LoadedSignatures {
   readonly bundleError: unknown;
   /** Whether the registry has the OCI referrers API; undefined when bundles were not looked for. */
   readonly referrersApi: boolean | undefined;
+  /** Signatures beyond the cap (`maxLayers`, `maxBundles`) that were not read. */
+  readonly unread: number;
 }
 
 /** Bounds on what one digest's signatures may cost. */
@@ -121,14 +128,15 @@ export async function loadSignatures(
   repository: string,
   digest: string,
   options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
+  read: ReadOptions = {},
 ): Promise<LoadedSignatures> {
-  const blob = blobReader(client, repository);
+  const blob = blobReader(client, repository, read);
   const [cosign, bundles] = await Promise.all([
-    loadCosignSignatures(client, repository, digest, options, blob).then((found) =>
+    loadCosignSignatures(client, repository, digest, options, blob, read).then((found) =>
       loaded(client, repository, digest, found, undefined),
     ),
     options.bundles
-      ? loadBundleSignatures(client, repository, digest, options, blob)
+      ? loadBundleSignatures(client, repository, digest, options, read, blob)
       : Promise.resolve(loaded(client, repository, digest, nothingFound(), undefined)),
   ]);
   return mergeSignatures(cosign, bundles);
@@ -140,13 +148,15 @@ export async function loadCosignOnly(
   repository: string,
   digest: string,
   options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
+  read: ReadOptions = {},
 ): Promise<LoadedSignatures> {
   const found = await loadCosignSignatures(
     client,
     repository,
     digest,
     options,
-    blobReader(client, repository),
+    blobReader(client, repository, read),
+    read,
   );
   return loaded(client, repository, digest, found, undefined);
 }
@@ -162,12 +172,16 @@ export async function loadBundleSignatures(
   repository: string,
   digest: string,
   options: SignatureLoaderOptions = DEFAULT_SIGNATURE_LOADER_OPTIONS,
-  blob: (digest: string) => Promise<Buffer> = blobReader(client, repository),
+  read: ReadOptions = {},
+  blob: BlobReader = blobReader(client, repository, read),
 ): Promise<LoadedSignatures> {
   try {
-    const found = await loadBundles(client, repository, digest, options, blob);
+    const found = await loadBundles(client, repository, digest, options, blob, read);
     return loaded(client, repository, digest, found, undefined);
   } catch (error) {
+    // A review past its budget or deadline stops here too: those are verdicts, not gaps.
+    if (error instanceof RegistryError && (error.code === 'BUDGET_EXCEEDED' || error.code === 'ABORTED'))
+      throw error;
     if (error instanceof RegistryError && !error.retryable) {
       const found = { ...nothingFound(), notes: [`bundle referrers unreadable: ${error.message}`] };
       return loaded(client, repository, digest, found, undefined);
@@ -185,17 +199,25 @@ export function mergeSignatures(a: LoadedSignatures, b: LoadedSignatures): Loade
     notes: [...a.notes, ...b.notes],
     bundleError: a.bundleError ?? b.bundleError,
     referrersApi: a.referrersApi ?? b.referrersApi,
+    unread: a.unread + b.unread,
   };
 }
 
-/** Reads blobs of one repository; two layers may carry the same payload (two signers of one simple-mode payload): one GET. */
-function blobReader(client: RegistryClient, repository: string): (digest: string) => Promise<Buffer> {
+/** Reads one blob of a repository, no larger than its descriptor's size. */
+type BlobReader = (descriptor: Pick<Descriptor, 'digest' | 'size'>) => Promise<Buffer>;
+
+/**
+ * Reads blobs of one repository, each bounded by the size its descriptor declares; two layers may
+ * carry the same payload (two signers of one simple-mode payload): one GET.
+ */
+function blobReader(client: RegistryClient, repository: string, read: ReadOptions): BlobReader {
   const blobs = new Map<string, Promise<Buffer>>();
-  return (blobDigest) => {
-    let pending = blobs.get(blobDigest);
+  return ({ digest: blobDigest, size }) => {
+    const key = `${blobDigest}|${size}`;
+    let pending = blobs.get(key);
     if (pending === undefined) {
-      pending = client.getBlob(repository, blobDigest);
-      blobs.set(blobDigest, pending);
+      pending = client.getBlob(repository, blobDigest, { ...read, size });
+      blobs.set(key, pending);
     }
     return pending;
   };
@@ -215,6 +237,7 @@ function loaded(
     notes: found.notes,
     bundleError,
     referrersApi: found.referrersApi,
+    unread: found.unread,
   };
 }
 
@@ -223,9 +246,10 @@ interface Found {
   readonly rejected: RejectedSignature[];
   readonly notes: string[];
   referrersApi?: boolean;
+  unread: number;
 }
 
-const nothingFound = (): Found => ({ evidence: [], rejected: [], notes: [] });
+const nothingFound = (): Found => ({ evidence: [], rejected: [], notes: [], unread: 0 });
 
 /** `result` with each signature read filed as evidence or as rejected. */
 function sorted(result: Found, read: readonly (SignatureEvidence | RejectedSignature)[]): Found {
@@ -241,13 +265,14 @@ async function loadCosignSignatures(
   repository: string,
   digest: string,
   options: SignatureLoaderOptions,
-  blob: (digest: string) => Promise<Buffer>,
+  blob: BlobReader,
+  read: ReadOptions,
 ): Promise<Found> {
   const result = nothingFound();
   const tag = signatureTag(digest);
   let fetched: FetchedManifest | undefined;
   try {
-    fetched = await client.getManifest(repository, tag);
+    fetched = await client.getManifest(repository, tag, read);
   } catch (err) {
     if (!isContentError(err)) throw err;
     result.notes.push(`${tag}: signature manifest unreadable: ${err.message}`);
@@ -260,17 +285,18 @@ async function loadCosignSignatures(
   }
   const layers = fetched.manifest.layers;
   if (layers.length > options.maxLayers) {
-    result.notes.push(
-      `${tag}: ${layers.length - options.maxLayers} layers beyond the first ${options.maxLayers} were not read`,
-    );
+    result.unread = layers.length - options.maxLayers;
+    result.notes.push(`${tag}: ${result.unread} layers beyond the first ${options.maxLayers} were not read`);
   }
-  const read = await Promise.all(layers.slice(0, options.maxLayers).map((layer) => readLayer(layer, blob)));
-  return sorted(result, read);
+  const entries = await Promise.all(
+    layers.slice(0, options.maxLayers).map((layer) => readLayer(layer, blob)),
+  );
+  return sorted(result, entries);
 }
 
 async function readLayer(
   layer: Descriptor,
-  blob: (digest: string) => Promise<Buffer>,
+  blob: BlobReader,
 ): Promise<SignatureEvidence | RejectedSignature> {
   const reject = (problem: string): RejectedSignature => ({ source: 'cosign', id: layer.digest, problem });
   if (layer.mediaType !== MEDIA_TYPES.cosignSimpleSigning)
@@ -283,7 +309,7 @@ async function readLayer(
   let payload: Buffer;
   try {
     // getBlob checks the blob's digest: a swapped payload never gets this far.
-    payload = await blob(layer.digest);
+    payload = await blob(layer);
   } catch (err) {
     if (isContentError(err)) return reject(`payload blob: ${err.message}`);
     throw err;
@@ -300,6 +326,7 @@ async function readLayer(
     claims: {
       digests: [parsed.payload.critical.image['docker-manifest-digest']],
       identity,
+      subjects: [{ digest: parsed.payload.critical.image['docker-manifest-digest'], name: identity }],
       tag: identityTag(identity),
     },
     certificate: typeof certificate === 'string' && certificate.length > 0 ? certificate : undefined,
@@ -314,24 +341,26 @@ async function loadBundles(
   repository: string,
   digest: string,
   options: SignatureLoaderOptions,
-  blob: (digest: string) => Promise<Buffer>,
+  blob: BlobReader,
+  read: ReadOptions,
 ): Promise<Found> {
   const result = nothingFound();
   let referrers: readonly Descriptor[];
-  const index = await client.getReferrers(repository, digest, MEDIA_TYPES.sigstoreBundle);
+  const index = await client.getReferrers(repository, digest, MEDIA_TYPES.sigstoreBundle, read);
   result.referrersApi = index !== undefined;
   if (index !== undefined) {
     referrers = index.manifests;
   } else {
     // No referrers API: the fallback tag holds an index of the referrers, if anyone wrote one.
-    const fallback = await client.getManifest(repository, referrersFallbackTag(digest));
+    const fallback = await client.getManifest(repository, referrersFallbackTag(digest), read);
     referrers = fallback !== undefined && 'manifests' in fallback.manifest ? fallback.manifest.manifests : [];
   }
   const bundles = referrers.filter((d) => isBundleType(d.artifactType));
-  const read = await Promise.all(
+  result.unread = Math.max(0, bundles.length - options.maxBundles);
+  const entries = await Promise.all(
     bundles.slice(0, options.maxBundles).map(async (descriptor) => {
       try {
-        return await readBundle(client, repository, digest, descriptor, blob);
+        return await readBundle(client, repository, digest, descriptor, blob, read);
       } catch (err) {
         if (isContentError(err))
           return { source: 'bundle' as const, id: descriptor.digest, problem: err.message };
@@ -339,7 +368,7 @@ async function loadBundles(
       }
     }),
   );
-  return sorted(result, read);
+  return sorted(result, entries);
 }
 
 async function readBundle(
@@ -347,14 +376,15 @@ async function readBundle(
   repository: string,
   digest: string,
   descriptor: Descriptor,
-  blob: (digest: string) => Promise<Buffer>,
+  blob: BlobReader,
+  read: ReadOptions,
 ): Promise<SignatureEvidence | RejectedSignature> {
   const reject = (problem: string): RejectedSignature => ({
     source: 'bundle',
     id: descriptor.digest,
     problem,
   });
-  const fetched = await client.getManifest(repository, descriptor.digest);
+  const fetched = await client.getManifest(repository, descriptor.digest, read);
   if (fetched === undefined) return reject('referrer manifest not found');
   if (!('layers' in fetched.manifest)) return reject('referrer is an index, not a manifest');
   const manifest = fetched.manifest;
@@ -365,7 +395,7 @@ async function readBundle(
   if (layer === undefined) return reject('no bundle layer');
   if (layer.size > MAX_BUNDLE_BYTES)
     return reject(`bundle of ${layer.size} bytes is over ${MAX_BUNDLE_BYTES}`);
-  const bytes = await blob(layer.digest);
+  const bytes = await blob(layer);
   const parsed = parseBundle(bytes);
   if (typeof parsed === 'string') return reject(parsed);
   return { ...parsed, id: descriptor.digest };
@@ -413,14 +443,17 @@ export function parseBundle(bytes: Buffer): Omit<SignatureEvidence, 'id'> | stri
   if (statement.predicateType !== COSIGN_SIGN_PREDICATE) {
     return `predicateType ${String(statement.predicateType)} is not ${COSIGN_SIGN_PREDICATE}`;
   }
-  const subjects = Array.isArray(statement.subject) ? statement.subject : [];
-  const digests = subjects
+  const subjects = (Array.isArray(statement.subject) ? statement.subject : [])
     .map((s) =>
       isObject(s) && isObject(s.digest) && typeof s.digest.sha256 === 'string'
-        ? `sha256:${s.digest.sha256}`
-        : '',
+        ? { digest: `sha256:${s.digest.sha256}`, name: typeof s.name === 'string' ? s.name : undefined }
+        : undefined,
     )
-    .filter((d) => /^sha256:[a-f0-9]{64}$/.test(d));
+    .filter((s) => s !== undefined && /^sha256:[a-f0-9]{64}$/.test(s.digest)) as {
+    digest: string;
+    name: string | undefined;
+  }[];
+  const digests = subjects.map((s) => s.digest);
   if (digests.length === 0) return 'in-toto statement has no sha256 subject';
   const material = isObject(json.verificationMaterial) ? json.verificationMaterial : {};
   const rawCertificate = isObject(material.certificate)
@@ -430,7 +463,7 @@ export function parseBundle(bytes: Buffer): Omit<SignatureEvidence, 'id'> | stri
     source: 'bundle',
     signedData: preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload),
     signature,
-    claims: { digests, identity: undefined, tag: undefined },
+    claims: { digests, identity: undefined, subjects, tag: undefined },
     certificate:
       rawCertificate === undefined
         ? undefined

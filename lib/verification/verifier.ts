@@ -14,11 +14,12 @@
  * stays valid until its key is removed from the config (or its KMS key disabled); Sigstore bundles
  * are read (DSSE, cosign's signing predicate) but their transparency-log entries are not checked.
  */
-import type { AdmissionSettings, SignetConfig, Witness } from '../config/types';
-import { describeError } from '../core/errors';
+import type { AdmissionSettings, Policy, SignetConfig, Witness } from '../config/types';
+import { RegistryError, describeError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/logger';
 import { formatReference, parseReference, repositoryName, type ImageReference } from '../core/reference';
-import type { ManifestHead, RegistryClientFactory } from '../registry/types';
+import { ByteBudget } from '../registry/budget';
+import type { ManifestHead, ReadOptions, RegistryClientFactory } from '../registry/types';
 import { SingleFlight, TtlLruCache } from './cache';
 import {
   warningText,
@@ -57,6 +58,15 @@ export interface VerifyScope {
   readonly cluster?: string | undefined;
 }
 
+/**
+ * The limits of one review (an AdmissionReview, a `/verify` call): its deadline as a signal that
+ * ends every registry read, and the bytes all its reads may take together.
+ */
+export interface ReviewBounds extends ReadOptions {
+  /** Ends the deadline timer once the review is answered. */
+  dispose(): void;
+}
+
 /** One image of a batch, and the field it came from (named when the reference is malformed). */
 export interface ImageRequest {
   readonly image: string;
@@ -69,19 +79,34 @@ type Decided = Omit<ImageDecision, 'image' | 'mutatedImage'>;
 type ReferenceDecision = Decided & { readonly mutate: boolean };
 
 /** A tag resolved to its digest, or the digest given. */
-interface Target extends WitnessTarget {
+interface Target {
   readonly ref: ImageReference;
+  readonly digest: string;
+  /** The tag admitted, when the image was given by tag. */
+  readonly tag: string | undefined;
 }
 
 /**
  * Memory for one request: each tag is resolved once, each digest's signatures read once, each
- * witness checked once per (digest, tag), however many containers and policies ask.
+ * witness checked once per (digest, tag, signed identity), however many containers and policies
+ * ask. Every read is bounded by the request's deadline and byte budget.
  */
 class Session {
   readonly heads = new Map<string, Promise<ManifestHead | undefined>>();
   readonly signatures = new Map<string, Promise<LoadedSignatures>>();
   readonly witnesses = new Map<string, Promise<WitnessResult>>();
+
+  constructor(readonly read: ReadOptions) {}
 }
+
+/** Work shared between reviews, with the review whose limits it ran under. */
+type Shared<V> = { readonly session: Session } & (
+  { readonly ok: true; readonly value: V } | { readonly ok: false; readonly error: unknown }
+);
+
+/** Errors that say the review's own limits ended the work, not the image. */
+const isReviewBound = (err: unknown): boolean =>
+  err instanceof RegistryError && (err.code === 'ABORTED' || err.code === 'BUDGET_EXCEEDED');
 
 const memo = <V>(map: Map<string, Promise<V>>, key: string, work: () => Promise<V>): Promise<V> => {
   let pending = map.get(key);
@@ -99,8 +124,8 @@ export class ImageVerifier {
   private readonly witnesses: ReadonlyMap<string, Witness>;
   private readonly excluded: ReadonlySet<string>;
   private readonly cache: TtlLruCache<PolicyResult>;
-  private readonly evaluations = new SingleFlight<PolicyResult>();
-  private readonly loads = new SingleFlight<LoadedSignatures>();
+  private readonly evaluations = new SingleFlight<Shared<PolicyResult>>();
+  private readonly loads = new SingleFlight<Shared<LoadedSignatures>>();
   private readonly loaderOptions: SignatureLoaderOptions;
   private readonly logger: Logger;
 
@@ -115,8 +140,18 @@ export class ImageVerifier {
       config.admission.cacheMaxEntries,
       deps.now,
     );
-    this.loaderOptions = { ...DEFAULT_SIGNATURE_LOADER_OPTIONS, ...deps.signatures };
+    this.loaderOptions = {
+      ...DEFAULT_SIGNATURE_LOADER_OPTIONS,
+      maxLayers: config.admission.maxSignatures,
+      maxBundles: config.admission.maxSignatures,
+      ...deps.signatures,
+    };
     this.logger = deps.logger ?? silentLogger;
+  }
+
+  /** How long a review may take (`admission.deadlineSeconds`). */
+  get deadlineMs(): number {
+    return this.settings.deadlineMs;
   }
 
   /** True for Kubernetes namespaces admitted without any check (`admission.excludeNamespaces`). */
@@ -129,21 +164,63 @@ export class ImageVerifier {
     this.cache.clear();
   }
 
-  /** Decides one image. */
-  async verify(image: string, scope: VerifyScope = {}, field = 'image'): Promise<ImageDecision> {
-    const decisions = await this.verifyAll([{ image, field }], scope);
+  /**
+   * The limits of a new review: `admission.deadlineSeconds` and `admission.maxReviewBytes`.
+   * Call `dispose` once the review is answered.
+   */
+  reviewBounds(): ReviewBounds {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new RegistryError(
+            'ABORTED',
+            'signet',
+            `the review passed its ${this.settings.deadlineMs} ms deadline`,
+          ),
+        ),
+      this.settings.deadlineMs,
+    );
+    timer.unref();
+    return {
+      signal: controller.signal,
+      budget: new ByteBudget(this.settings.maxReviewBytes),
+      dispose: () => clearTimeout(timer),
+    };
+  }
+
+  /** Decides one image within the review limits of the configuration (`POST /verify`, `signet verify`). */
+  async verifyWithin(image: string, scope: VerifyScope = {}, field = 'image'): Promise<ImageDecision> {
+    const bounds = this.reviewBounds();
+    try {
+      return await this.verify(image, scope, field, bounds);
+    } finally {
+      bounds.dispose();
+    }
+  }
+
+  /** Decides one image; reads are bounded by `read` (none by default). */
+  async verify(
+    image: string,
+    scope: VerifyScope = {},
+    field = 'image',
+    read: ReadOptions = {},
+  ): Promise<ImageDecision> {
+    const decisions = await this.verifyAll([{ image, field }], scope, read);
     return decisions.get(image) as ImageDecision;
   }
 
   /**
    * Decides every distinct image of a request, in parallel, sharing tag resolutions, signature
-   * reads and witness checks. The map is keyed by the image string as given.
+   * reads and witness checks. The map is keyed by the image string as given. `read` bounds every
+   * registry read of the request (`reviewBounds()`).
    */
   async verifyAll(
     images: readonly ImageRequest[],
     scope: VerifyScope = {},
+    read: ReadOptions = {},
   ): Promise<Map<string, ImageDecision>> {
-    const session = new Session();
+    const session = new Session(read);
     const distinct = new Map<string, ImageRequest>();
     for (const request of images) if (!distinct.has(request.image)) distinct.set(request.image, request);
     // Two spellings of one reference (`nginx`, `docker.io/library/nginx:latest`) share the work.
@@ -223,7 +300,7 @@ export class ImageVerifier {
       const tag = ref.tag ?? 'latest';
       try {
         const head = await memo(session.heads, reference, () =>
-          this.deps.registries.client(ref.registry).headManifest(ref.repository, tag),
+          this.deps.registries.client(ref.registry).headManifest(ref.repository, tag, session.read),
         );
         if (head === undefined) failure = reason({ code: 'IMAGE_NOT_FOUND', image: reference });
         else target = { ref, digest: head.digest, tag };
@@ -249,7 +326,7 @@ export class ImageVerifier {
     const key = `${policy.hash}|${repositoryName(target.ref)}@${target.digest}|${target.tag ?? ''}`;
     const cached = this.cache.get(key);
     if (cached !== undefined) return { ...cached, cached: true };
-    return this.evaluations.run(key, async () => {
+    const fresh = async (): Promise<PolicyResult> => {
       let result: PolicyResult;
       try {
         result = await this.evaluateUncached(policy, target, session);
@@ -259,7 +336,38 @@ export class ImageVerifier {
       // Only successes are remembered: a failure is checked again on the next request.
       if (result.verified) this.cache.set(key, result);
       return result;
-    });
+    };
+    return this.joined(
+      this.evaluations,
+      key,
+      session,
+      fresh,
+      (r) => r.reason?.code === 'DEADLINE_EXCEEDED' || r.reason?.code === 'REVIEW_TOO_LARGE',
+    );
+  }
+
+  /**
+   * Joins the same work in flight for another review, or starts it. Work that another review's
+   * own deadline or budget ended is done again under this review's limits: one review's limits
+   * must not decide another's.
+   */
+  private async joined<V>(
+    flight: SingleFlight<Shared<V>>,
+    key: string,
+    session: Session,
+    work: () => Promise<V>,
+    boundByReview: (value: V) => boolean = () => false,
+  ): Promise<V> {
+    const shared = await flight.run(key, () =>
+      work().then(
+        (value): Shared<V> => ({ session, ok: true, value }),
+        (error: unknown): Shared<V> => ({ session, ok: false, error }),
+      ),
+    );
+    if (shared.session !== session && (shared.ok ? boundByReview(shared.value) : isReviewBound(shared.error)))
+      return work();
+    if (!shared.ok) throw shared.error;
+    return shared.value;
   }
 
   private async evaluateUncached(
@@ -276,7 +384,9 @@ export class ImageVerifier {
     let signatures: LoadedSignatures;
     try {
       signatures = await memo(session.signatures, where, () =>
-        this.loads.run(where, () => loadCosignOnly(client, ref.repository, digest, this.loaderOptions)),
+        this.joined(this.loads, where, session, () =>
+          loadCosignOnly(client, ref.repository, digest, this.loaderOptions, session.read),
+        ),
       );
     } catch (err) {
       return this.failed(policy, reasonFromError(err), []);
@@ -284,11 +394,16 @@ export class ImageVerifier {
     let sets = await this.checkSets(policy, signatures, target, session, where);
     if (sets.some((s) => !s.passed) && this.loaderOptions.bundles) {
       const withBundles = `${where}|bundles`;
-      const bundles = await memo(session.signatures, withBundles, () =>
-        this.loads.run(withBundles, () =>
-          loadBundleSignatures(client, ref.repository, digest, this.loaderOptions),
-        ),
-      );
+      let bundles: LoadedSignatures;
+      try {
+        bundles = await memo(session.signatures, withBundles, () =>
+          this.joined(this.loads, withBundles, session, () =>
+            loadBundleSignatures(client, ref.repository, digest, this.loaderOptions, session.read),
+          ),
+        );
+      } catch (err) {
+        return this.failed(policy, reasonFromError(err), sets);
+      }
       signatures = mergeSignatures(signatures, bundles);
       sets = await this.checkSets(policy, signatures, target, session, withBundles);
     }
@@ -316,12 +431,19 @@ export class ImageVerifier {
     session: Session,
     where: string,
   ): Promise<AttestorSetResult[]> {
+    const witnessTarget: WitnessTarget = {
+      digest: target.digest,
+      tag: target.tag,
+      repository: repositoryName(target.ref),
+      identity: policy.policy.signedIdentity,
+    };
+    const identity = identityKey(policy.policy);
     return Promise.all(
       policy.policy.attestors.map(async (set) => {
         const witnesses = await Promise.all(
           set.witnesses.map((name) =>
-            memo(session.witnesses, `${name}|${where}|${target.tag ?? ''}`, () =>
-              this.checkWitness(name, signatures, target),
+            memo(session.witnesses, `${name}|${where}|${target.tag ?? ''}|${identity}`, () =>
+              this.checkWitness(name, signatures, witnessTarget),
             ),
           ),
         );
@@ -331,7 +453,11 @@ export class ImageVerifier {
     );
   }
 
-  private checkWitness(name: string, signatures: LoadedSignatures, target: Target): Promise<WitnessResult> {
+  private checkWitness(
+    name: string,
+    signatures: LoadedSignatures,
+    target: WitnessTarget,
+  ): Promise<WitnessResult> {
     const witness = this.witnesses.get(name);
     if (witness === undefined) {
       // The config loader rejects unknown witnesses; a hand-built config may not have.
@@ -465,6 +591,9 @@ export class ImageVerifier {
     };
   }
 }
+
+/** The signed-identity rule of a policy as a memo key part. */
+const identityKey = (policy: Policy): string => JSON.stringify(policy.signedIdentity);
 
 /**
  * The reason an attestor set failed. An operational failure (a key or registry error) that could

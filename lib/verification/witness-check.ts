@@ -1,15 +1,17 @@
 /**
  * Does one witness vouch for one image? A witness is satisfied by any signature that verifies with
  * its key (every algorithm that fits the key is tried: RSA PKCS#1 v1.5 and PSS with any salt,
- * ECDSA on the key's curve) AND whose claims name the image digest and, for a default-mode
- * signature of an image admitted by tag, that tag. When none does, the result says the most useful
- * thing: the witness signed another tag, another digest, or nothing here at all.
+ * ECDSA on the key's curve) AND whose claims name the image digest, the repository the policy's
+ * `signedIdentity` requires and, for a default-mode signature of an image admitted by tag, that
+ * tag. When none does, the result says the most useful thing: the witness signed another tag,
+ * another repository, another digest, or nothing here at all.
  */
 import type { KeyObject } from 'node:crypto';
-import type { SigningAlgorithm, Witness } from '../config/types';
+import type { SignedIdentity, SigningAlgorithm, Witness } from '../config/types';
 import { algorithmsFor, shapeOf, verifySignature } from '../keys/algorithms';
 import type { WitnessKey } from '../keys/types';
 import type { LoadedSignatures, SignatureEvidence, SignatureSource } from './signatures';
+import { checksTag, requiredRepository, signedRepository } from './identity';
 import { reason, reasonFromError, type Reason } from './reasons';
 
 /** Where witness keys come from (the KeyRing). */
@@ -22,6 +24,10 @@ export interface WitnessTarget {
   readonly digest: string;
   /** The tag the image is admitted by; undefined for digest references (any identity tag passes). */
   readonly tag: string | undefined;
+  /** The admitted image's canonical `host/path`. */
+  readonly repository: string;
+  /** How the signature's identity must relate to `repository` (the policy's). */
+  readonly identity: SignedIdentity;
 }
 
 /** The signature that satisfied a witness. */
@@ -90,8 +96,10 @@ export async function checkWitness(
     return invalid(name, reasonFromError(err, { witness: name }));
   }
   const total = signatures.evidence.length + signatures.rejected.length;
+  const required = requiredRepository(target.identity, target.repository);
   const signedTags = new Set<string>();
   const signedDigests = new Set<string>();
+  const signedIdentities = new Set<string>();
   for (const evidence of signatures.evidence) {
     const algorithm = verifiedBy(key, algorithms, evidence);
     if (algorithm === undefined) continue;
@@ -99,8 +107,16 @@ export async function checkWitness(
       for (const d of evidence.claims.digests) signedDigests.add(d);
       continue;
     }
+    // A signature vouches for the digest at the repository it names, not wherever it is copied.
+    if (required !== undefined) {
+      const names = evidence.claims.subjects.filter((s) => s.digest === target.digest).map((s) => s.name);
+      if (!names.some((n) => signedRepository(n) === required)) {
+        for (const n of names) signedIdentities.add(n ?? '(no repository)');
+        continue;
+      }
+    }
     const tag = evidence.claims.tag;
-    if (target.tag !== undefined && tag !== undefined && tag !== target.tag) {
+    if (checksTag(target.identity) && target.tag !== undefined && tag !== undefined && tag !== target.tag) {
       signedTags.add(tag);
       continue;
     }
@@ -117,6 +133,18 @@ export async function checkWitness(
       reason({ code: 'TAG_NOT_SIGNED', witness: name, tag: target.tag, signedTags: [...signedTags] }),
     );
   }
+  if (signedIdentities.size > 0 && required !== undefined) {
+    return invalid(
+      name,
+      reason({
+        code: 'IDENTITY_MISMATCH',
+        witness: name,
+        required,
+        signed: [...signedIdentities],
+        identity: target.identity.type,
+      }),
+    );
+  }
   if (signedDigests.size > 0) {
     return invalid(
       name,
@@ -125,6 +153,17 @@ export async function checkWitness(
   }
   // The signature we did not find may sit in the bundles we could not read.
   if (signatures.bundleError !== undefined) return invalid(name, reasonFromError(signatures.bundleError));
+  // Signatures past the cap were not looked at: one of them may have been the witness's.
+  if (signatures.unread > 0)
+    return invalid(
+      name,
+      reason({
+        code: 'TOO_MANY_SIGNATURES',
+        signatureRef: signatures.signatureRef,
+        read: total,
+        unread: signatures.unread,
+      }),
+    );
   if (total === 0)
     return invalid(
       name,

@@ -287,6 +287,8 @@ describe('AdmissionController', () => {
     const broken = new AdmissionController({
       verifier: {
         isExcluded: () => false,
+        deadlineMs: 9000,
+        reviewBounds: () => ({ dispose: () => undefined }),
         verifyAll: () => Promise.reject(new Error('bug')),
       } as unknown as ImageVerifier,
     });
@@ -300,6 +302,8 @@ describe('AdmissionController', () => {
     const slow = new AdmissionController({
       verifier: {
         isExcluded: () => false,
+        deadlineMs: 9000,
+        reviewBounds: () => ({ dispose: () => undefined }),
         verifyAll: () => new Promise(() => undefined),
       } as unknown as ImageVerifier,
       deadlineMs: 20,

@@ -15,7 +15,7 @@ import { planDeployment } from '../../cdk/plan';
 import { ConfigError } from '../../lib/core/errors';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const EXAMPLE = path.join(ROOT, 'examples', 'signet.yaml');
+const EXAMPLE = path.join(ROOT, 'test', 'fixtures', 'config', 'mixed.yaml');
 const FIXTURES = path.join(__dirname, 'fixtures');
 const AWS_CONFIG = path.join(FIXTURES, 'aws.yaml');
 const ACCOUNT = '123456789012';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { checkConfig } from '../../lib/config/check';
 import { loadConfigFile, parseConfig } from '../../lib/config/load';
 
-const EXAMPLE = path.resolve(__dirname, '../../examples/signet.yaml');
+const EXAMPLE = path.resolve(__dirname, '../fixtures/config/mixed.yaml');
 
 describe('checkConfig', () => {
   describe('with the example configuration', () => {

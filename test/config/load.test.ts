@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../../lib/core/errors';
+import { checkConfig } from '../../lib/config/check';
 import { loadConfigFile, parseConfig } from '../../lib/config/load';
 import { ALGORITHM_ALIASES, type SignetConfig } from '../../lib/config/types';
 
@@ -85,16 +86,6 @@ describe('loadConfigFile', () => {
             key: { $case: 'file', path: path.join(dir, 'keys/release-ec.pem') },
             description: undefined,
           },
-          {
-            name: 'kms-release',
-            key: { $case: 'kms', keyId: 'alias/signet-release', region: undefined, endpoint: undefined },
-            description: undefined,
-          },
-          {
-            name: 'partner',
-            key: { $case: 'publicKeyFile', path: path.join(dir, 'keys/partner.pub') },
-            description: undefined,
-          },
         ],
         signingRules: [
           {
@@ -112,22 +103,6 @@ describe('loadConfigFile', () => {
             algorithm: 'ECDSA_SHA_256',
             signatureType: 'simple',
           },
-          {
-            ...ruleDefaults,
-            name: 'team-c-pss',
-            namespaces: ['team-c'],
-            witness: 'release',
-            algorithm: 'RSASSA_PSS_SHA_256',
-          },
-          {
-            ...ruleDefaults,
-            name: 'legacy',
-            namespaces: ['legacy'],
-            witness: 'kms-release',
-            algorithm: 'RSASSA_PKCS1_V1_5_SHA_256',
-            trigger: 'manual',
-            enabled: false,
-          },
         ],
         policies: [
           {
@@ -139,18 +114,6 @@ describe('loadConfigFile', () => {
             attestors: [{ witnesses: ['release', 'release-ec'], count: 1 }],
             mode: 'enforce',
             mutateDigest: true,
-            failurePolicy: 'deny',
-            signedIdentity: { type: 'matchRepository' },
-          },
-          {
-            name: 'partner-images',
-            enabled: true,
-            clusters: ['*'],
-            namespaces: ['*'],
-            images: ['127.0.0.1:5000/partner/**'],
-            attestors: [{ witnesses: ['partner'], count: 1 }],
-            mode: 'audit',
-            mutateDigest: false,
             failurePolicy: 'deny',
             signedIdentity: { type: 'matchRepository' },
           },
@@ -183,9 +146,9 @@ describe('loadConfigFile', () => {
       });
     });
 
-    it('takes the KMS region from the environment', async () => {
-      const config = await loadConfigFile(EXAMPLE, { env: { AWS_REGION: 'eu-west-1' } });
-      expect(config.witnesses[2]?.key).toMatchObject({ $case: 'kms', region: 'eu-west-1' });
+    it('has nothing to warn about: the embedded default starts clean', async () => {
+      const config = await loadConfigFile(EXAMPLE, { env: {} });
+      expect(checkConfig(config, () => true).warnings).toEqual([]);
     });
   });
 

@@ -1,5 +1,5 @@
 /**
- * The config loader on examples/signet.yaml mutated in place: a value (scalar, list or mapping)
+ * The config loader on test/fixtures/config/mixed.yaml (the richest config) mutated in place: a value (scalar, list or mapping)
  * replaced by another written in YAML flow style, or removed; lines dropped, repeated, swapped or
  * re-indented. Mutations edit the file's text at the positions of its nodes, so each run costs
  * one parse and the result keeps the file's comments and layout around the edit. Either the
@@ -12,7 +12,7 @@ import { isMap, isNode, isPair, isSeq, parseDocument } from 'yaml';
 import { hostileStrings, jsonWith, RUNS } from './arbitraries';
 import { loadOrList } from './load-config';
 
-const EXAMPLE = readFileSync(join(__dirname, '..', '..', 'examples', 'signet.yaml'), 'utf8');
+const EXAMPLE = readFileSync(join(__dirname, '..', 'fixtures', 'config', 'mixed.yaml'), 'utf8');
 
 /** Where every value of the example sits in its text: [start, end) of each node. */
 function valueRanges(text: string): readonly (readonly [number, number])[] {
@@ -150,7 +150,7 @@ function apply(edits: readonly Edit[]): string {
   return lines.join('\n');
 }
 
-describe('parseConfig on a mutated examples/signet.yaml', () => {
+describe('parseConfig on a mutated mixed.yaml', () => {
   it('loads it unchanged', () => {
     expect(loadOrList(EXAMPLE)).toBe('loaded');
   });

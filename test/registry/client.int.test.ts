@@ -15,6 +15,7 @@ import { EcrAuthorizationTokens } from '../../lib/registry/ecr-auth';
 import { MEDIA_TYPES, type ImageIndex, type ImageManifest } from '../../lib/registry/types';
 import { AwsFault, startAwsJsonEndpoint } from '../support/aws-endpoint';
 import { startFaultProxy as startProxy, type FaultProxy as Proxy } from '../support/fault-proxy';
+import { startSameOriginFront, type HostileServer } from '../support/hostile-server';
 import { makeImage, makeMultiArchImage, skopeoCopy } from '../support/images';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 
@@ -368,16 +369,31 @@ describe('when the registry requires Basic auth', () => {
 
 describe('when the registry requires bearer tokens', () => {
   let tokens: TestRegistry;
+  // The test registry's realm is plain http on another port, which the client refuses; through
+  // the front, the realm is on the registry's own origin.
+  let front: HostileServer;
 
   beforeAll(async () => {
     tokens = await startTestRegistry({ tokenAuth: true });
     await skopeoCopy(join(dir, 'image'), `${tokens.host}/team-a/app:v1`);
+    front = await startSameOriginFront(tokens.host, tokens.tokenRealm!);
   });
-  afterAll(() => tokens?.stop());
+  afterAll(async () => {
+    await front?.close();
+    await tokens?.stop();
+  });
+
+  it('refuses a realm that is plain http on another origin, asking it nothing', async () => {
+    const before = tokens.tokenRequests.length;
+    const client = clientFor(tokens.host, { $case: 'basic', username: 'signer', password: 'hunter2' });
+    await expect(client.headManifest('team-a/app', 'v1')).toThrowWithCode(RegistryError, 'PROTOCOL');
+    await expect(client.getManifest('team-a/app', 'v1')).rejects.toThrow(/insecure token realm/);
+    expect(tokens.tokenRequests.length).toBe(before);
+  });
 
   it('fetches a pull token once and reuses it', async () => {
     const before = tokens.tokenRequests.length;
-    const client = clientFor(tokens.host);
+    const client = clientFor(front.host);
     const head = await client.headManifest('team-a/app', 'v1');
     const fetched = await client.getManifest('team-a/app', 'v1');
     await client.getBlob('team-a/app', (fetched!.manifest as ImageManifest).config.digest);
@@ -393,7 +409,7 @@ describe('when the registry requires bearer tokens', () => {
 
   it('asks for push and pull when writing, once', async () => {
     const before = tokens.tokenRequests.length;
-    const client = clientFor(tokens.host);
+    const client = clientFor(front.host);
     await client.pushBlob('team-a/app', Buffer.from('one'));
     await client.pushBlob('team-a/app', Buffer.from('two'));
     expect(await client.getManifest('team-a/app', 'v1')).toBeDefined();
@@ -404,28 +420,33 @@ describe('when the registry requires bearer tokens', () => {
 
   it('shares tokens among concurrent requests', async () => {
     const before = tokens.tokenRequests.length;
-    const client = clientFor(tokens.host);
+    const client = clientFor(front.host);
     await Promise.all(Array.from({ length: 5 }, () => client.headManifest('team-a/app', 'v1')));
     expect(tokens.tokenRequests.length - before).toBe(1);
   });
 
   describe('and the token server wants credentials', () => {
     let guarded: TestRegistry;
+    let guardedFront: HostileServer;
     const credentials = { username: 'signer', password: 'hunter2' };
 
     beforeAll(async () => {
       guarded = await startTestRegistry({ tokenAuth: true, basicAuth: credentials });
+      guardedFront = await startSameOriginFront(guarded.host, guarded.tokenRealm!);
     });
-    afterAll(() => guarded?.stop());
+    afterAll(async () => {
+      await guardedFront?.close();
+      await guarded?.stop();
+    });
 
     it('sends them with the token request', async () => {
-      const client = clientFor(guarded.host, { $case: 'basic', ...credentials });
+      const client = clientFor(guardedFront.host, { $case: 'basic', ...credentials });
       expect(await client.headManifest('team-a/app', 'v1')).toBeUndefined();
       expect(guarded.tokenRequests.at(-1)?.username).toBe('signer');
     });
 
     it('throws UNAUTHORIZED when the token server refuses them', async () => {
-      const client = clientFor(guarded.host, { $case: 'basic', username: 'signer', password: 'wrong' });
+      const client = clientFor(guardedFront.host, { $case: 'basic', username: 'signer', password: 'wrong' });
       await expect(client.headManifest('team-a/app', 'v1')).toThrowWithCode(RegistryError, 'UNAUTHORIZED');
     });
   });

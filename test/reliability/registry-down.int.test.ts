@@ -43,7 +43,7 @@ beforeAll(async () => {
   const registryHost = `127.0.0.1:${await freePort()}`;
   proxy = await startFaultProxy(registryHost);
   signet = await startHarness({ yaml: () => localConfigYaml(proxy.host, 'down') });
-  signet.running.service.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  signet.running.server.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/events/distribution') res.on('finish', () => answers.push(res.statusCode));
   });
   registry = await startTestRegistry({

@@ -174,8 +174,10 @@ export interface CosignSignatureOptions extends SignOptions {
   readonly digest: string;
   /** The signer's private key. */
   readonly key: KeyObject;
-  /** `critical.identity.docker-reference`; default `<registry host>/<repository>` (cosign's simple identity). */
+  /** `critical.identity.docker-reference`; default `<identityHost>/<repository>` (cosign's simple identity). */
   readonly identity?: string;
+  /** The host clients pull the image through (a proxy or mirror name); default the registry's own. */
+  readonly identityHost?: string;
   /** Default-mode signature: `:tag` is appended to the identity. */
   readonly tag?: string;
   /** The digest the payload names; default `digest`. Another value forges a mismatch. */
@@ -200,7 +202,7 @@ export interface WrittenSignature {
 
 /** Writes one cosign signature layer for `digest`. */
 export async function writeCosignSignature(options: CosignSignatureOptions): Promise<WrittenSignature> {
-  const host = new URL(options.registryUrl).host;
+  const host = options.identityHost ?? new URL(options.registryUrl).host;
   const identity = `${options.identity ?? `${host}/${options.repository}`}${options.tag !== undefined ? `:${options.tag}` : ''}`;
   const payload = options.payload ?? cosignPayload(identity, options.payloadDigest ?? options.digest);
   const signature = cosignSign(options.key, options.signedBytes ?? payload, options);

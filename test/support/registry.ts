@@ -27,6 +27,8 @@ import { freePort } from './ports';
 export interface TestRegistryOptions {
   /** Where the registry POSTs its notifications. */
   readonly notifyUrl?: string;
+  /** The events bearer token the registry delivers notifications with. */
+  readonly notifyToken?: string;
   /** Wait between re-deliveries once 3 in a row failed (the registry's `backoff`); default 1000 ms. */
   readonly notifyBackoffMs?: number;
   /** `127.0.0.1:<port>` to listen on (when something, a proxy, was pointed at it first); default a free port. */
@@ -95,6 +97,7 @@ export async function startTestRegistry(opts: TestRegistryOptions = {}): Promise
           dataDir: join(dataDir, 'registry'),
           notifyUrl: opts.notifyUrl,
           notifyBackoffMs: opts.notifyBackoffMs,
+          ...(opts.notifyToken !== undefined ? { notifyToken: opts.notifyToken } : {}),
           htpasswd,
           tokenAuth,
           logFile: join(dataDir, 'registry.log'),

@@ -279,7 +279,8 @@ ${options.server ?? ''}
       return skopeoCopy(layout, `${registry.host}/${repository}:${tag}`);
     },
     sign(repository, tag, rule) {
-      return signet.pipeline.signImage(parseReference(`${registry.host}/${repository}:${tag}`), rule);
+      // Through the proxy: images are admitted by that name, so that is the identity they are signed for.
+      return signet.pipeline.signImage(parseReference(`${proxy.host}/${repository}:${tag}`), rule);
     },
     async stop() {
       signet.keys.close();

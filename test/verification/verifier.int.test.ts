@@ -96,7 +96,7 @@ describe('signatures Signet wrote', () => {
     expect(decision.policies[0]?.attestors[0]?.witnesses[0]).toMatchObject({
       witness: 'release',
       valid: true,
-      signature: { algorithm: 'ECDSA_SHA_256', identity: `${env.registry.host}/basic/app:v1` },
+      signature: { algorithm: 'ECDSA_SHA_256', identity: `${env.proxy.host}/basic/app:v1` },
     });
   });
 
@@ -120,6 +120,7 @@ describe('signatures Signet did not write', () => {
     const key = witness === 'vendor' ? env.keys.vendor.privateKey : env.keys[witness].privateKey;
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository,
       digest,
       key,
@@ -146,6 +147,7 @@ describe('denials', () => {
     const digest = await env.push('foreign/untrusted', 'v1');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'foreign/untrusted',
       digest,
       key: env.keys.attacker.privateKey,
@@ -160,6 +162,7 @@ describe('denials', () => {
     const digest = await env.push('tamper/mismatch', 'v1');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/mismatch',
       digest,
       key: env.keys.partner.privateKey,
@@ -186,6 +189,7 @@ describe('denials', () => {
     expect(one.reason).toMatchObject({ code: 'INSUFFICIENT_WITNESSES', required: 2, valid: 1 });
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'nofm/app',
       digest,
       key: env.keys.security.privateKey,
@@ -203,6 +207,7 @@ describe('denials', () => {
     expect(first.policies[0]?.attestors.map((a) => a.passed)).toEqual([true, false]);
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'sets/app',
       digest,
       key: env.keys.security.privateKey,
@@ -256,6 +261,7 @@ describe('tampering', () => {
     const digest = await env.push('tamper/swap', 'v1');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/swap',
       digest,
       key: env.keys.partner.privateKey,
@@ -268,6 +274,7 @@ describe('tampering', () => {
     const digest = await env.push('tamper/rekey', 'v1');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/rekey',
       digest,
       key: env.keys.partner.privateKey,
@@ -275,6 +282,7 @@ describe('tampering', () => {
     expect((await verify(ref('tamper/rekey', 'v1'))).allowed).toBe(true);
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/rekey',
       digest,
       key: env.keys.attacker.privateKey,
@@ -288,6 +296,7 @@ describe('tampering', () => {
     const evil = await env.push('tamper/replay', 'evil');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/replay',
       digest: signed,
       key: env.keys.partner.privateKey,
@@ -302,6 +311,7 @@ describe('tampering', () => {
     await env.push('tamper/tag', 'prod', 'tag-replay');
     await writeCosignSignature({
       registryUrl: env.registryUrl,
+      identityHost: env.proxy.host,
       repository: 'tamper/tag',
       digest,
       key: env.keys.partner.privateKey,

@@ -173,19 +173,73 @@ describe('ImageVerifier', () => {
     it('allows the digest reference, whatever the identity tag', async () => {
       expect((await verifier([teamA()]).verify(`${HOST}/${REPO}@${digest}`)).allowed).toBe(true);
     });
+  });
 
-    it('does not enforce the identity repository (signatures survive replication)', async () => {
-      const mirror = registries.add('mirror.example.com');
-      const mirrored = await mirror.pushImage(REPO, 'v1');
-      await mirror.putSignatureLayers(REPO, mirrored, []);
+  describe('signed identity', () => {
+    /** The digest of team-a/app, copied with its `.sig` (signed for team-a/app) into `repository` on `host`. */
+    async function copiedWithSignature(host: string, repository: string): Promise<string> {
+      const target = host === HOST ? registry : registries.add(host);
+      const copied = await target.pushImage(repository, 'v1');
       const { cosignPayload } = await import('../support/cosign-writer');
-      await mirror.sign(REPO, mirrored, release.privateKey, {
-        payload: cosignPayload(`${HOST}/${REPO}:v1`, mirrored),
+      await target.sign(repository, copied, release.privateKey, {
+        payload: cosignPayload(`${HOST}/${REPO}`, copied),
       });
-      const decision = await verifier([teamA({ images: ['mirror.example.com/**'] })]).verify(
-        `mirror.example.com/${REPO}:v1`,
-      );
-      expect(decision.allowed).toBe(true);
+      return copied;
+    }
+
+    describe('under matchRepository (the default)', () => {
+      it('denies a signature copied with the image into another repository, naming both', async () => {
+        await copiedWithSignature(HOST, 'prod/app');
+        const decision = await verifier([teamA({ images: [`${HOST}/prod/**`] })]).verify(
+          `${HOST}/prod/app:v1`,
+        );
+        expect(decision.allowed).toBe(false);
+        expect(decision.reason).toMatchObject({
+          code: 'IDENTITY_MISMATCH',
+          witness: 'release',
+          required: `${HOST}/prod/app`,
+          signed: [`${HOST}/${REPO}`],
+        });
+        expect(decision.message).toContain(`${HOST}/${REPO}`);
+      });
+
+      it('denies a replica under another host', async () => {
+        await copiedWithSignature('mirror.example.com', REPO);
+        const decision = await verifier([teamA({ images: ['mirror.example.com/**'] })]).verify(
+          `mirror.example.com/${REPO}:v1`,
+        );
+        expect(decision.reason?.code).toBe('IDENTITY_MISMATCH');
+      });
+
+      it('compares hosts canonically: case and the HTTPS default port do not matter', async () => {
+        await registry.sign(REPO, digest, release.privateKey);
+        const upper = await verifier([teamA()]).verify(`REGISTRY.Example.com:443/${REPO}:v1`);
+        expect(upper).toMatchObject({ allowed: true, reference: `${HOST}/${REPO}:v1` });
+      });
+    });
+
+    it('admits a replica under remapIdentity (prefix checked as signedPrefix)', async () => {
+      await copiedWithSignature('mirror.example.com', REPO);
+      const remapped = teamA({
+        images: ['mirror.example.com/**'],
+        signedIdentity: { type: 'remapIdentity', prefix: 'mirror.example.com', signedPrefix: HOST },
+      });
+      expect((await verifier([remapped]).verify(`mirror.example.com/${REPO}:v1`)).allowed).toBe(true);
+    });
+
+    it('admits under exactRepository only the named repository', async () => {
+      await copiedWithSignature(HOST, 'prod/app');
+      const exact = (dockerRepository: string): Policy =>
+        teamA({ images: [`${HOST}/prod/**`], signedIdentity: { type: 'exactRepository', dockerRepository } });
+      expect((await verifier([exact(`${HOST}/${REPO}`)]).verify(`${HOST}/prod/app:v1`)).allowed).toBe(true);
+      const other = await verifier([exact(`${HOST}/team-b/app`)]).verify(`${HOST}/prod/app:v1`);
+      expect(other.reason).toMatchObject({ code: 'IDENTITY_MISMATCH', required: `${HOST}/team-b/app` });
+    });
+
+    it('admits any repository under matchDigest', async () => {
+      await copiedWithSignature(HOST, 'prod/app');
+      const anywhere = teamA({ images: [`${HOST}/prod/**`], signedIdentity: { type: 'matchDigest' } });
+      expect((await verifier([anywhere]).verify(`${HOST}/prod/app:v1`)).allowed).toBe(true);
     });
   });
 

@@ -1,0 +1,184 @@
+/**
+ * Checks a loaded configuration against its keys, before anything is signed or verified: a rule
+ * whose algorithm does not fit its witness's key would fail every push, and an attestor set whose
+ * witnesses share a key would let one key count as several. Local keys are read; KMS keys are
+ * asked where KMS answers within a few seconds (and checked again at first use otherwise).
+ */
+import type { KeyObject } from 'node:crypto';
+import type { SignetConfig } from '../config/types';
+import { ConfigError, describeError, type FieldIssue } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { assertAlgorithmFits, keyIdOf, shapeOf } from './algorithms';
+import type { WitnessKey } from './types';
+
+/** Where preflight gets keys from (the KeyRing). */
+export interface PreflightKeys {
+  get(name: string): WitnessKey;
+}
+
+/** What preflight found: problems that must stop Signet, and keys it could not look at. */
+export interface PreflightResult {
+  readonly issues: readonly FieldIssue[];
+  /** KMS keys that did not answer: not checked now. */
+  readonly unchecked: readonly { readonly witness: string; readonly reason: string }[];
+}
+
+/** How long a KMS key may take to answer before preflight leaves it to its first use. */
+const KMS_PREFLIGHT_TIMEOUT_MS = 3_000;
+
+type KeyLook =
+  | { readonly $case: 'key'; readonly key: KeyObject }
+  | { readonly $case: 'unreachable'; readonly reason: string }
+  | { readonly $case: 'broken'; readonly reason: string };
+
+/**
+ * Reads every witness key that a rule signs with or an attestor set counts, and checks them.
+ * KMS keys of disabled rules are not asked (they may live in an account not reachable from here).
+ * `missingFiles: 'skip'` leaves key files that do not exist yet (`signet config check` before the
+ * first `signet serve` creates them) unchecked instead of failing.
+ */
+export async function inspectKeys(
+  config: Pick<SignetConfig, 'witnesses' | 'signingRules' | 'policies'>,
+  keys: PreflightKeys,
+  options: { readonly missingFiles?: 'skip' | 'fail' } = {},
+): Promise<PreflightResult> {
+  const kinds = new Map(config.witnesses.map((w) => [w.name, w.key.$case]));
+  const looks = new Map<string, Promise<KeyLook>>();
+  const look = (witness: string): Promise<KeyLook> => {
+    let pending = looks.get(witness);
+    if (pending === undefined) {
+      pending = lookUp(witness, kinds.get(witness), keys, options.missingFiles ?? 'fail');
+      looks.set(witness, pending);
+    }
+    return pending;
+  };
+  const issues: FieldIssue[] = [];
+  const unchecked = new Map<string, string>();
+  const note = (witness: string, found: KeyLook, at: string): KeyObject | undefined => {
+    switch (found.$case) {
+      case 'key':
+        return found.key;
+      case 'unreachable':
+        unchecked.set(witness, found.reason);
+        return undefined;
+      case 'broken':
+        issues.push({ path: at, message: `witness "${witness}": ${found.reason}` });
+        return undefined;
+    }
+  };
+
+  await Promise.all(
+    config.signingRules.map(async (rule, i) => {
+      if (!rule.enabled && kinds.get(rule.witness) === 'kms') return;
+      const key = note(rule.witness, await look(rule.witness), `signingRules[${i}].witness`);
+      if (key === undefined) return;
+      try {
+        assertAlgorithmFits(shapeOf(key), rule.algorithm, `of witness "${rule.witness}"`);
+      } catch (err) {
+        issues.push({ path: `signingRules[${i}].algorithm`, message: describeError(err) });
+      }
+    }),
+  );
+
+  await Promise.all(
+    config.policies.flatMap((policy, p) =>
+      policy.attestors.map(async (set, s) => {
+        if (set.count < 2) return;
+        // N of M means N distinct keys: two names for one key must not count twice.
+        const byKey = new Map<string, string>();
+        for (const witness of set.witnesses) {
+          if (kinds.get(witness) === 'keyless') continue;
+          const key = note(witness, await look(witness), `policies[${p}].attestors[${s}]`);
+          if (key === undefined) continue;
+          const id = keyIdOf(key);
+          const other = byKey.get(id);
+          if (other !== undefined) {
+            issues.push({
+              path: `policies[${p}].attestors[${s}].witnesses`,
+              message: `witnesses "${other}" and "${witness}" hold the same key (${id}), so they cannot count as ${set.count} distinct signers`,
+            });
+          } else {
+            byKey.set(id, witness);
+          }
+        }
+      }),
+    ),
+  );
+  return {
+    issues: dedupe(issues),
+    unchecked: [...unchecked].map(([witness, reason]) => ({ witness, reason })),
+  };
+}
+
+/** `inspectKeys`, then: problems throw ConfigError (listing each), unreachable KMS keys are logged. */
+export async function preflight(
+  config: Pick<SignetConfig, 'witnesses' | 'signingRules' | 'policies'>,
+  keys: PreflightKeys,
+  logger: Logger,
+): Promise<void> {
+  const result = await inspectKeys(config, keys);
+  for (const { witness, reason } of result.unchecked) {
+    logger.warn('witness key not checked at start', { witness, reason });
+  }
+  if (result.issues.length > 0) {
+    throw new ConfigError(
+      'KEY_INVALID',
+      `the configuration cannot work with its keys: ${result.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { issues: result.issues },
+    );
+  }
+}
+
+async function lookUp(
+  witness: string,
+  kind: string | undefined,
+  keys: PreflightKeys,
+  missingFiles: 'skip' | 'fail',
+): Promise<KeyLook> {
+  if (kind === 'keyless') return { $case: 'broken', reason: 'is keyless: it has no key to check' };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const key = keys.get(witness).publicKey();
+    if (kind !== 'kms') return { $case: 'key', key: await key };
+    const timeout = new Promise<KeyLook>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            $case: 'unreachable',
+            reason: `KMS did not answer within ${KMS_PREFLIGHT_TIMEOUT_MS} ms`,
+          }),
+        KMS_PREFLIGHT_TIMEOUT_MS,
+      );
+      timer.unref();
+    });
+    // A KMS key that cannot be reached is not a broken configuration; one KMS refuses may be.
+    key.catch(() => undefined);
+    return await Promise.race([key.then((k): KeyLook => ({ $case: 'key', key: k })), timeout]);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (
+      missingFiles === 'skip' &&
+      code === 'KEY_UNREADABLE' &&
+      /ENOENT|does not exist|no such file/i.test(describeError(err))
+    )
+      return { $case: 'unreachable', reason: 'the key file does not exist yet' };
+    if (
+      kind === 'kms' &&
+      (code === 'KMS_UNAVAILABLE' || code === 'KMS_THROTTLED' || code === 'KMS_ACCESS_DENIED')
+    )
+      return { $case: 'unreachable', reason: describeError(err) };
+    return { $case: 'broken', reason: describeError(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function dedupe(issues: readonly FieldIssue[]): FieldIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}|${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

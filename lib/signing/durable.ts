@@ -1,0 +1,129 @@
+/**
+ * Durable signing for the local service: every signable push is written to the journal before it
+ * is acknowledged, and signed from there with bounded retries. A transient failure (registry or
+ * KMS unreachable, throttled, a lost write race) is retried with backoff; a permanent one
+ * (unusable key, algorithm misfit, content the registry serves wrong) and exhausted retries are
+ * dead-lettered (`signet failures`, `signet replay --local`). The sender sees a 5xx only when the
+ * journal itself cannot write, so no event can hold up the registry's notification queue.
+ */
+import type { JournalSettings } from '../config/types';
+import type { Logger } from '../core/logger';
+import type { PushEvent } from '../events/types';
+import { Journal, JournalWorker, type AttemptResult, type JournalEntry } from '../journal';
+import type { IntakeOutcome, PushIntake } from './intake';
+import type { RuleOutcome, SigningPipeline, SigningReport } from './pipeline';
+
+/** The `skipped` reason the pipeline gives for a digest the registry does not (or no longer) hold. */
+const MANIFEST_GONE = 'manifest no longer exists';
+/**
+ * Attempts at a push whose manifest the registry does not know. A registry may announce a push a
+ * moment before it serves it, so one miss is retried; repeated misses mean the image is gone.
+ */
+const MANIFEST_UNKNOWN_ATTEMPTS = 3;
+
+/**
+ * Failure codes another attempt may cure: throttling, outages, connection failures, a concurrent
+ * writer's half-linked blob or a lost write race, an interrupted attempt. Anything else (bad
+ * keys, misfit algorithms, refused credentials, malformed content) is permanent: retrying it would
+ * only delay the dead letter that tells someone to act.
+ */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'RATE_LIMITED',
+  'UNAVAILABLE',
+  'UNREACHABLE',
+  'BLOB_UNKNOWN',
+  'ABORTED',
+  'KMS_THROTTLED',
+  'KMS_UNAVAILABLE',
+  'KMS_SIGN_FAILED',
+  'CONFLICT_RETRIES_EXHAUSTED',
+  'INTERNAL',
+]);
+
+/** True when a failure with this code may succeed on another attempt. */
+export const isTransientFailure = (code: string): boolean => TRANSIENT_CODES.has(code);
+
+/** What one signing attempt means for its journal entry. */
+export function classifyReport(report: SigningReport, attemptsBefore: number): AttemptResult {
+  if (report.skipped === MANIFEST_GONE) {
+    const message = `${report.image}: the registry does not hold this manifest`;
+    return attemptsBefore + 1 >= MANIFEST_UNKNOWN_ATTEMPTS
+      ? { $case: 'failed', code: 'MANIFEST_UNKNOWN', message }
+      : { $case: 'retry', code: 'MANIFEST_UNKNOWN', message };
+  }
+  const failed = report.outcomes.filter((o) => o.status === 'failed');
+  if (failed.length === 0) return { $case: 'done' };
+  const message = failed.map(describeFailure).join('; ');
+  const codes = failed.map((o) => o.errorCode ?? 'INTERNAL');
+  const transient = codes.find(isTransientFailure);
+  // One transient failure is worth another attempt: rules that signed cost a manifest read then.
+  if (transient !== undefined) return { $case: 'retry', code: transient, message };
+  return { $case: 'failed', code: codes[0] ?? 'INTERNAL', message };
+}
+
+const describeFailure = (o: RuleOutcome): string =>
+  `rule "${o.rule}" (witness "${o.witness}"): ${o.errorCode ?? 'INTERNAL'}: ${o.error ?? 'failed'}`;
+
+/** What durable signing runs on. */
+export interface DurableSigningDeps {
+  readonly pipeline: SigningPipeline;
+  readonly journal: Journal;
+  readonly settings: JournalSettings;
+  readonly logger: Logger;
+  /** Told about each finished attempt (metrics, tests). */
+  readonly onReport?: (report: SigningReport, entry: JournalEntry) => void;
+}
+
+/** The journal-backed intake and the worker that signs from the journal. */
+export class DurableSigning implements PushIntake {
+  readonly worker: JournalWorker;
+
+  constructor(private readonly deps: DurableSigningDeps) {
+    this.worker = new JournalWorker(deps.journal, {
+      process: (entry) => this.attempt(entry),
+      concurrency: deps.settings.concurrency,
+      maxAttempts: deps.settings.maxAttempts,
+      backoff: { baseMs: deps.settings.retryBaseMs, maxMs: deps.settings.retryMaxMs },
+      logger: deps.logger,
+    });
+  }
+
+  /**
+   * Plans each push without the network and journals the signable ones in one transaction.
+   * Throws JournalError when the journal cannot write: the sender must deliver again.
+   */
+  async accept(events: readonly PushEvent[]): Promise<readonly IntakeOutcome[]> {
+    const outcomes: (IntakeOutcome | undefined)[] = [];
+    const signable: { index: number; event: PushEvent }[] = [];
+    events.forEach((event, index) => {
+      const plan = this.deps.pipeline.plan(event);
+      if (plan.$case === 'skip') outcomes[index] = { $case: 'ignored', reason: plan.reason, event };
+      else signable.push({ index, event });
+    });
+    if (signable.length > 0) {
+      const accepted = this.deps.journal.accept(signable.map((s) => s.event));
+      signable.forEach(({ index, event }, i) => {
+        const entry = accepted[i];
+        if (entry !== undefined)
+          outcomes[index] = { $case: 'accepted', id: entry.id, duplicate: entry.duplicate, event };
+      });
+      this.worker.notify();
+    }
+    return outcomes.filter((o): o is IntakeOutcome => o !== undefined);
+  }
+
+  start(): void {
+    this.worker.start();
+  }
+
+  /** Stops claiming work and waits up to `graceMs` for attempts in flight. */
+  stop(graceMs?: number): Promise<void> {
+    return this.worker.stop(graceMs);
+  }
+
+  private async attempt(entry: JournalEntry): Promise<AttemptResult> {
+    const report = await this.deps.pipeline.handlePush(entry.event);
+    this.deps.onReport?.(report, entry);
+    return classifyReport(report, entry.attempts);
+  }
+}
