@@ -108,7 +108,7 @@ export async function main(
       const config = await loadConfigFile(configPath);
       const signet = createSignet(config, { logger });
       const scope = { namespace: values.namespace, cluster: values.cluster };
-      const decision = await signet.verifier.verify(sub, scope, 'IMAGE');
+      const decision = await signet.verifier.verifyWithin(sub, scope, 'IMAGE');
       print(decision);
       return decision.allowed ? 0 : 1;
     }

@@ -83,6 +83,12 @@ export function checkConfig(
         at,
         'is in audit mode: images that fail it are admitted with a warning (registry and KMS outages still deny unless failurePolicy: allow)',
       );
+    if (policy.signedIdentity.type === 'matchDigest') {
+      warn(
+        at,
+        'signedIdentity matchDigest: a signature made for any repository admits the digest here (a dev signature copied into prod counts)',
+      );
+    }
     if (policy.enabled && policy.failurePolicy === 'allow') {
       warn(at, 'failurePolicy allow: images are admitted unverified whenever a registry or KMS fails');
     }

@@ -447,10 +447,27 @@ export class ImageVerifier {
             ),
           ),
         );
-        const valid = witnesses.filter((w) => w.valid).length;
+        const valid = await this.distinctKeys(witnesses.filter((w) => w.valid));
         return { count: set.count, valid, passed: valid >= set.count, witnesses };
       }),
     );
+  }
+
+  /**
+   * How many distinct keys the valid witnesses hold: N of M means N keys, so two witness names for
+   * one key count once (the config check refuses such sets; this holds even for a hand-built config).
+   */
+  private async distinctKeys(valid: readonly WitnessResult[]): Promise<number> {
+    if (valid.length < 2) return valid.length;
+    const ids = await Promise.all(
+      valid.map((w) =>
+        this.deps.keys
+          .get(w.witness)
+          .keyId()
+          .catch(() => `witness:${w.witness}`),
+      ),
+    );
+    return new Set(ids).size;
   }
 
   private checkWitness(

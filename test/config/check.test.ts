@@ -87,6 +87,11 @@ policies:
     failurePolicy: allow
     images: ["registry.example.com/**"]
     attestors: [{witnesses: [w]}]
+  - name: anywhere
+    enabled: true
+    signedIdentity: {type: matchDigest}
+    images: ["registry.example.com/**"]
+    attestors: [{witnesses: [w]}]
 admission:
   noMatchingPolicy: allow
 server:
@@ -100,6 +105,7 @@ server:
         expect.stringMatching(/^registries\[0\] \(registry\.example\.com\): insecure/),
         expect.stringMatching(/^policies\[0\] \(off\): is disabled/),
         expect.stringMatching(/^policies\[1\] \(lenient\): failurePolicy allow/),
+        expect.stringMatching(/^policies\[2\] \(anywhere\): signedIdentity matchDigest/),
         expect.stringMatching(/^admission\.noMatchingPolicy: is allow/),
         expect.stringMatching(/^server: listens on 0\.0\.0\.0/),
       ]);

@@ -261,6 +261,17 @@ describe('ImageVerifier', () => {
       expect(decision.allowed).toBe(true);
       expect(decision.policies[0]?.attestors[0]).toMatchObject({ valid: 2, passed: true });
     });
+
+    it('counts one key under two witness names once', async () => {
+      await registry.sign(REPO, digest, release.privateKey);
+      const alias: Witness = { ...release.witness, name: 'release-alias' };
+      const decision = await verifier(
+        [teamA({ attestors: [{ witnesses: ['release', 'release-alias'], count: 2 }] })],
+        {},
+        [release.witness, alias],
+      ).verify(`${HOST}/${REPO}:v1`);
+      expect(decision.reason).toMatchObject({ code: 'INSUFFICIENT_WITNESSES', required: 2, valid: 1 });
+    });
   });
 
   describe('with two attestor sets', () => {
