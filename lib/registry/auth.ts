@@ -242,6 +242,14 @@ export class RegistryAuthenticator {
     if (typeof token !== 'string' || token.length === 0) {
       throw new RegistryError('PROTOCOL', this.host, `${what}: answer has no token`);
     }
+    // It goes into a header: a CR, LF or space would fail every request (or split it) from then on.
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      throw new RegistryError(
+        'PROTOCOL',
+        this.host,
+        `${what}: the token has characters a header cannot carry`,
+      );
+    }
     const expiresIn =
       isObject(json) && typeof json['expires_in'] === 'number' && json['expires_in'] > 0
         ? json['expires_in']

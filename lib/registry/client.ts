@@ -21,16 +21,18 @@ import {
   type RegistryClientFactory,
 } from './types';
 
-export { parseChallenges, type AuthChallenge } from './auth';
-export { ByteBudget } from './budget';
-export { parseRetryAfter, type HostLookup } from './http';
-
 /**
  * A distribution-spec registry client over global `fetch` (undici, keep-alive): anonymous, Basic,
  * bearer-token and ECR auth, digest-checked manifests and blobs, size caps, per-request timeouts,
  * bounded retries with full jitter that honour Retry-After. The HTTP layer (`./http`) bounds and
- * checks every answer; `./auth` answers challenges.
+ * checks every answer (and sends HEADs over a keep-alive node:http agent); `./auth` answers
+ * challenges.
  */
+
+// What other modules and tests have always imported from here, wherever it now lives.
+export { parseChallenges, type AuthChallenge } from './auth';
+export { ByteBudget } from './budget';
+export { parseRetryAfter, type HostLookup } from './http';
 
 /** How registry clients behave; every field has a default. */
 export interface RegistryClientOptions {

@@ -171,8 +171,6 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'IDENTITY_MISMATCH':
     case 'TOO_MANY_SIGNATURES':
     case 'REVIEW_TOO_LARGE':
-    // A registry that stalls until the deadline is no outage to waive: anyone who can serve the
-    // registry's answers could stall it.
     case 'DEADLINE_EXCEEDED':
     case 'TAG_NOT_SIGNED':
     case 'INSUFFICIENT_WITNESSES':
@@ -182,6 +180,7 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'NO_MATCHING_POLICY':
     case 'INTERNAL_ERROR':
       // Unexpected failures are never waived either: Signet does not admit because it is broken.
+      // Nor is a passed deadline: whoever serves the registry's answers could stall them on purpose.
       return false;
   }
 }
