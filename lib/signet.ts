@@ -2,7 +2,7 @@ import type { SignetConfig } from './config/types';
 import type { Logger } from './core/logger';
 import type { RetryObserver, RetryPolicy } from './core/retry';
 import { KeyRing } from './keys/keyring';
-import { RegistryClients } from './registry/client';
+import { RegistryClients } from './registry/clients';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
 import { SigningPipeline } from './signing/pipeline';
 // verification: added by the verification engineer (verifier field).

@@ -6,6 +6,7 @@
  * Each image comes with its JSON pointer (for patches) and its field path (for messages).
  */
 import { InputError } from '../core/errors';
+import { isObject } from '../core/json';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -56,9 +57,6 @@ export type Extraction =
       readonly problems: readonly { readonly field: string; readonly message: string }[];
     }
   | { readonly $case: 'unsupported'; readonly kind: string };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const invalid = (field: string, message: string): InputError =>
   new InputError('ADMISSION_REVIEW_INVALID', field, message);

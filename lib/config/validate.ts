@@ -3,6 +3,7 @@
  * path, record a `FieldIssue` when it is wrong and keep going, so a user sees every problem at
  * once; the caller throws one error at the end when any issue was found.
  */
+import { isObject } from '../core/json';
 import type { FieldIssue } from '../core/errors';
 
 /** The path reported for a problem with the whole document. */
@@ -51,10 +52,6 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'a mapping';
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
   return String(value);
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Optimal string alignment distance (Levenshtein with adjacent transpositions). */
@@ -128,7 +125,7 @@ export class ObjectReader {
     value: unknown,
     knownKeys: readonly string[],
   ): ObjectReader | undefined {
-    if (!isPlainObject(value)) {
+    if (!isObject(value)) {
       issues.add(path, `must be a mapping (key: value), got ${describeValue(value)}`);
       return undefined;
     }
@@ -268,7 +265,7 @@ export class ObjectReader {
     const path = this.at(key);
     const result: Record<string, string> = {};
     if (value === undefined) return result;
-    if (!isPlainObject(value)) {
+    if (!isObject(value)) {
       this.issues.add(path, `must be a mapping of strings, got ${describeValue(value)}`);
       return result;
     }

@@ -26,7 +26,7 @@ const WITNESS_KEYS = [
   'certificateChain',
   'keyless',
 ];
-const WITNESS_KEY_KINDS = ['key', 'publicKey', 'certificate', 'keyless'];
+const WITNESS_KEY_KINDS = ['key', 'publicKey', 'certificate', 'keyless'] as const;
 
 const checkWitnessName: Check<string> = (name) =>
   WITNESS_NAME.test(name) && name.length <= 128
@@ -70,7 +70,8 @@ export function readWitness(
     w.issue('certificateChain', 'only goes with certificate');
   }
   let key: KeyReference | undefined;
-  switch (kinds[0]) {
+  const kind = kinds[0] as (typeof WITNESS_KEY_KINDS)[number];
+  switch (kind) {
     case 'key': {
       // key: a signing key: file://<PKCS#8 PEM> (relative to the config file) or awskms://[host:port]/<key>.
       const uri = w.requiredString('key');

@@ -4,6 +4,7 @@
  * here recurses into the input, so no depth or size of input can exhaust the stack.
  */
 import { InputError } from '../core/errors';
+import { isObject as isJsonObject } from '../core/json';
 import { canonicalHost, isAnyDigest, isDigest, isRegistryHost, isRepository, isTag } from '../core/reference';
 
 /** A parsed JSON object whose values are still unchecked. */
@@ -23,8 +24,8 @@ const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0
 export const invalid = (field: string, message: string): InputError =>
   new InputError('EVENT_INVALID', field, message);
 
-export const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A JSON object, as the event parsers read it (read-only). */
+export const isObject = (value: unknown): value is JsonObject => isJsonObject(value);
 
 /** An own property only: a key like `constructor` or `__proto__` never reaches the prototype. */
 export const get = (object: JsonObject, key: string): unknown =>

@@ -6,7 +6,8 @@
 import type { RegistryAuth } from '../config/types';
 import { RegistryError } from '../core/errors';
 import { EcrAuthorizationTokens, type BasicCredentials, type EcrCredentialsProvider } from './ecr-auth';
-import { MAX_ERROR_BODY_BYTES, isCallerStop, isObject, originOf, type RegistryHttp } from './http';
+import { isObject } from '../core/json';
+import { MAX_ERROR_BODY_BYTES, isCallerStop, originOf, type RegistryHttp } from './http';
 import type { ReadOptions } from './types';
 
 /** One challenge of a `WWW-Authenticate` header: lower-cased scheme and parameter names. */

@@ -1,24 +1,34 @@
-import { createHash } from 'node:crypto';
-import type { RegistryConfig } from '../config/types';
 import { InputError, RegistryError } from '../core/errors';
-import { isAnyDigest, isRepository, isTag } from '../core/reference';
+import { isAnyDigest } from '../core/reference';
 import { DEFAULT_RETRY, withRetry, type RetryObserver, type RetryPolicy } from '../core/retry';
 import { RegistryAuthenticator, parseChallenges, type Access } from './auth';
-import { EcrAuthorizationTokens, parseEcrHost, type EcrCredentialsProvider } from './ecr-auth';
-import { RegistryHttp, isObject, systemLookup, type HostLookup, type HttpRequest } from './http';
+import { registryBaseUrl, type RegistryEndpoint } from './endpoint';
+import type { RegistryClientOptions } from './options';
+import { RegistryHttp, systemLookup, type HttpRequest } from './http';
 import {
-  MANIFEST_MEDIA_TYPES,
+  MANIFEST_ACCEPT,
+  checkDigest,
+  checkReference,
+  checkRepository,
+  contentType,
+  digestOf,
+  excerpt,
+  nextLink,
+  parseManifest,
+  refSuffix,
+  referrersIndex,
+  sameAlgorithm,
+  uploadUrl,
+} from './manifests';
+import {
   MEDIA_TYPES,
-  isIndexMediaType,
   type BlobReadOptions,
   type Descriptor,
   type FetchedManifest,
   type ImageIndex,
-  type ImageManifest,
   type ManifestHead,
   type ReadOptions,
   type RegistryClient,
-  type RegistryClientFactory,
 } from './types';
 
 /**
@@ -33,41 +43,9 @@ import {
 export { parseChallenges, type AuthChallenge } from './auth';
 export { ByteBudget } from './budget';
 export { parseRetryAfter, type HostLookup } from './http';
-
-/** How registry clients behave; every field has a default. */
-export interface RegistryClientOptions {
-  /** Retries of throttling, 5xx and connection failures; default `DEFAULT_RETRY`. */
-  readonly retry?: RetryPolicy;
-  /** Told about every retry (tests and metrics count them). */
-  readonly onRetry?: RetryObserver;
-  /** Per HTTP request, body included; default 30 s. */
-  readonly timeoutMs?: number;
-  /** Largest manifest read or written; default 4 MiB (the distribution limit). */
-  readonly maxManifestBytes?: number;
-  /**
-   * Largest blob read; default 16 MiB (Signet reads configs and signature payloads, never layers).
-   * A read given the descriptor's size is bounded by that size, and refused when it is over this.
-   */
-  readonly maxBlobBytes?: number;
-  /** Where ECR credentials come from; default one `EcrAuthorizationTokens` per factory. */
-  readonly ecrCredentials?: EcrCredentialsProvider;
-  readonly userAgent?: string;
-  /**
-   * How long a registry that answered the referrers API with 404 is taken not to have it (no
-   * more requests to it); default 10 minutes. The OCI distribution spec forbids a registry that
-   * implements the API to answer 404, so the answer is about the registry, not the digest.
-   */
-  readonly referrersProbeTtlMs?: number;
-  /**
-   * Resolves host names for the redirect and token-realm checks (is a target link-local, or
-   * loopback?) and for deciding whether the registry is on loopback; default the system resolver.
-   * Connections themselves always use the system resolver.
-   */
-  readonly lookup?: HostLookup;
-}
-
-/** The registry settings a client needs: the subset of `RegistryConfig` about reaching it. */
-export type RegistryEndpoint = Pick<RegistryConfig, 'host' | 'insecure' | 'auth'>;
+export { registryBaseUrl, resolveRegistry, type RegistryEndpoint } from './endpoint';
+export { parseManifest, uploadUrl } from './manifests';
+export type { RegistryClientOptions } from './options';
 
 const MiB = 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -75,27 +53,6 @@ const DEFAULT_MAX_MANIFEST_BYTES = 4 * MiB;
 const DEFAULT_MAX_BLOB_BYTES = 16 * MiB;
 const DEFAULT_REFERRERS_PROBE_TTL_MS = 10 * 60_000;
 const MAX_REFERRER_PAGES = 20;
-const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
-
-/** `https://host`, or `http://host` only for a registry marked insecure. Docker Hub's API host is `registry-1.docker.io`. */
-export function registryBaseUrl(host: string, insecure: boolean): string {
-  const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
-  return `${insecure ? 'http' : 'https'}://${apiHost}`;
-}
-
-/**
- * The settings for a host: the configured registry (host compared case-insensitively), else ECR
- * auth for an `<account>.dkr.ecr.<region>.amazonaws.com` host, else anonymous HTTPS.
- */
-export function resolveRegistry(host: string, registries: readonly RegistryConfig[]): RegistryEndpoint {
-  const wanted = host.toLowerCase();
-  const configured = registries.find((r) => r.host.toLowerCase() === wanted);
-  if (configured) return { host: configured.host, insecure: configured.insecure, auth: configured.auth };
-  const ecr = parseEcrHost(host);
-  if (ecr) return { host, insecure: false, auth: { $case: 'ecr', region: ecr.region, endpoint: undefined } };
-  return { host, insecure: false, auth: { $case: 'anonymous' } };
-}
-
 interface RegistryRequest extends HttpRequest {
   /** Scopes the bearer token; `undefined` for `/v2/`. */
   readonly repository: string | undefined;
@@ -381,43 +338,8 @@ export class HttpRegistryClient implements RegistryClient {
     if (answered && sameAlgorithm(answered, digest) && answered !== digest) {
       throw this.digestMismatch(`${what} (Docker-Content-Digest ${answered})`, digest);
     }
-    const { manifest, mediaType } = this.parseManifest(bytes, contentType(res), what);
+    const { manifest, mediaType } = parseManifest(this.host, bytes, contentType(res), what);
     return { digest, mediaType, bytes, manifest };
-  }
-
-  private parseManifest(
-    bytes: Buffer,
-    headerType: string | undefined,
-    what: string,
-  ): { manifest: ImageManifest | ImageIndex; mediaType: string } {
-    let json: unknown;
-    try {
-      json = JSON.parse(bytes.toString('utf8'));
-    } catch (err) {
-      throw new RegistryError('PROTOCOL', this.host, `${what}: manifest is not JSON`, { cause: err });
-    }
-    const bad = (why: string): RegistryError => new RegistryError('PROTOCOL', this.host, `${what}: ${why}`);
-    if (!isObject(json)) throw bad('manifest is not a JSON object');
-    if (json['schemaVersion'] !== 2)
-      throw bad(`schemaVersion ${String(json['schemaVersion'])} is not supported`);
-    const isIndex = Array.isArray(json['manifests']);
-    const isImage = isObject(json['config']) && Array.isArray(json['layers']);
-    const declared = typeof json['mediaType'] === 'string' ? json['mediaType'] : undefined;
-    const mediaType =
-      declared ??
-      (headerType !== undefined && MANIFEST_MEDIA_TYPES.includes(headerType)
-        ? headerType
-        : isIndex
-          ? MEDIA_TYPES.ociIndex
-          : MEDIA_TYPES.ociManifest);
-    if (isIndexMediaType(mediaType) ? !isIndex : !isImage)
-      throw bad(`manifest does not have the shape of ${mediaType}`);
-    const descriptors = isIndex
-      ? (json['manifests'] as unknown[])
-      : [json['config'], ...(json['layers'] as unknown[])];
-    if (json['subject'] !== undefined) descriptors.push(json['subject']);
-    if (!descriptors.every(isDescriptor)) throw bad('manifest has a malformed descriptor');
-    return { manifest: json as unknown as ImageManifest | ImageIndex, mediaType };
   }
 
   /**
@@ -471,118 +393,3 @@ export class HttpRegistryClient implements RegistryClient {
     return new RegistryError('DIGEST_MISMATCH', this.host, `${what}: content has digest ${actual}`);
   }
 }
-
-/** One client per registry host, sharing tokens, ECR credentials and (through undici) connections. */
-export class RegistryClients implements RegistryClientFactory {
-  private readonly registries: readonly RegistryConfig[];
-  private readonly options: RegistryClientOptions;
-  private readonly clients = new Map<string, HttpRegistryClient>();
-
-  constructor(registries: readonly RegistryConfig[], options: RegistryClientOptions = {}) {
-    this.registries = registries;
-    this.options = { ...options, ecrCredentials: options.ecrCredentials ?? new EcrAuthorizationTokens() };
-  }
-
-  client(host: string): HttpRegistryClient {
-    const key = host.toLowerCase();
-    let client = this.clients.get(key);
-    if (!client) {
-      client = new HttpRegistryClient(resolveRegistry(host, this.registries), this.options);
-      this.clients.set(key, client);
-    }
-    return client;
-  }
-}
-
-function checkRepository(repository: string): void {
-  if (!isRepository(repository)) {
-    throw new InputError(
-      'REFERENCE_INVALID',
-      'repository',
-      `"${excerpt(repository)}" is not a repository name`,
-    );
-  }
-}
-
-function checkReference(reference: string): void {
-  if (!isTag(reference) && !isAnyDigest(reference)) {
-    throw new InputError(
-      'REFERENCE_INVALID',
-      'reference',
-      `"${excerpt(reference)}" is neither a tag nor a digest`,
-    );
-  }
-}
-
-function checkDigest(digest: string): void {
-  if (!isAnyDigest(digest)) {
-    throw new InputError('REFERENCE_INVALID', 'digest', `"${excerpt(digest)}" is not a digest`);
-  }
-}
-
-const refSuffix = (reference: string): string => (isAnyDigest(reference) ? `@${reference}` : `:${reference}`);
-
-const HASHES: Readonly<Record<string, string>> = { sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };
-
-/** The digest of `bytes` with the algorithm of `like` (`sha256:...`). */
-function digestOf(bytes: Buffer, like: string): string {
-  const algorithm = like.slice(0, like.indexOf(':'));
-  const hash = HASHES[algorithm];
-  if (hash === undefined) {
-    throw new InputError('REFERENCE_INVALID', 'digest', `digest algorithm "${algorithm}" is not supported`);
-  }
-  return `${algorithm}:${createHash(hash).update(bytes).digest('hex')}`;
-}
-
-const sameAlgorithm = (a: string, b: string): boolean =>
-  a.slice(0, a.indexOf(':')) === b.slice(0, b.indexOf(':'));
-
-function contentType(res: Response): string | undefined {
-  const value = res.headers.get('content-type');
-  if (!value) return undefined;
-  return value.split(';', 1)[0]?.trim().toLowerCase() || undefined;
-}
-
-/** Builds the PUT URL of a monolithic upload from the POST's Location (relative or absolute, maybe with a query). */
-export function uploadUrl(location: string, requestUrl: string, digest: string): string {
-  const url = new URL(location, requestUrl);
-  // Append rather than rebuild the query: the registry's opaque state must come back byte for byte.
-  url.search = `${url.search ? `${url.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
-  return url.href;
-}
-
-/** The `rel="next"` target of a Link header, resolved against the request URL. */
-function nextLink(link: string | null, base: string): string | undefined {
-  if (!link) return undefined;
-  for (const part of link.split(',')) {
-    const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
-    if (match?.[1] !== undefined && /rel="?next"?/i.test(match[2] ?? '')) return new URL(match[1], base).href;
-  }
-  return undefined;
-}
-
-function referrersIndex(bytes: Buffer): ImageIndex | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!isObject(json) || json['schemaVersion'] !== 2 || !Array.isArray(json['manifests'])) return undefined;
-  if (json['mediaType'] !== undefined && json['mediaType'] !== MEDIA_TYPES.ociIndex) return undefined;
-  if (!json['manifests'].every(isDescriptor)) return undefined;
-  return json as unknown as ImageIndex;
-}
-
-function isDescriptor(value: unknown): boolean {
-  return (
-    isObject(value) &&
-    typeof value['mediaType'] === 'string' &&
-    isAnyDigest(value['digest']) &&
-    typeof value['size'] === 'number' &&
-    Number.isSafeInteger(value['size']) &&
-    value['size'] >= 0
-  );
-}
-
-const excerpt = (value: unknown): string => String(value).slice(0, 200);

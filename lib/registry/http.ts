@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { RegistryError, describeError } from '../core/errors';
+import { isObject } from '../core/json';
 import type { ReadOptions } from './types';
 
 /** Largest error body, token answer or drained body read. */
@@ -513,7 +514,3 @@ function describeErrorBody(body: Buffer): { detail: string; codes: readonly stri
   }
   return { detail: text.length > 200 ? `${text.slice(0, 200)}…` : text, codes: [] };
 }
-
-/** A JSON object: not null, not an array. */
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);

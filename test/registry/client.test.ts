@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import type { RegistryConfig } from '../../lib/config/types';
 import { InputError } from '../../lib/core/errors';
+import { RegistryClients } from '../../lib/registry/clients';
 import {
   HttpRegistryClient,
-  RegistryClients,
   parseChallenges,
   parseRetryAfter,
   registryBaseUrl,

@@ -11,7 +11,7 @@ import type { SignetConfig } from '../../lib/config/types';
 import { silentLogger } from '../../lib/core/logger';
 import { parseReference } from '../../lib/core/reference';
 import { KeyRing } from '../../lib/keys/keyring';
-import { RegistryClients } from '../../lib/registry/client';
+import { RegistryClients } from '../../lib/registry/clients';
 import { createSignet } from '../../lib/signet';
 import { ImageVerifier } from '../../lib/verification/verifier';
 import { LOCAL_AWS_ENV, setEnv } from '../support/aws-endpoint';
