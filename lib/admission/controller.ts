@@ -134,9 +134,14 @@ export class AdmissionController {
     }
     const { sites, problems } = extraction;
     const lines: string[] = problems.map((p) => `${p.field}: ${p.message}`);
+    // The same denials with only their reason codes: used when the full text would not fit.
+    const brief: string[] = [...lines];
     const checkable = sites.filter((s) => s.problem === undefined);
     for (const site of sites) {
-      if (site.problem !== undefined) lines.push(`${site.field}: invalid image reference: ${site.problem}`);
+      if (site.problem !== undefined) {
+        lines.push(`${site.field}: invalid image reference: ${site.problem}`);
+        brief.push(`${site.field}: invalid image reference`);
+      }
     }
     const decisions =
       checkable.length > 0
@@ -152,10 +157,14 @@ export class AdmissionController {
       const decision = decisions.get(site.image);
       if (decision === undefined) {
         lines.push(`${site.field}: ${site.image}: not verified`);
+        brief.push(`${site.field}: ${site.image}: not verified`);
         continue;
       }
       for (const warning of decision.warnings) warnings.add(warning);
-      if (!decision.allowed) lines.push(siteDenial(site, decision));
+      if (!decision.allowed) {
+        lines.push(siteDenial(site, decision));
+        brief.push(`${site.field}: ${site.image}: ${decision.reason?.code ?? 'DENIED'}`);
+      }
     }
     const shownWarnings = [...warnings].slice(0, MAX_WARNINGS);
     const what =
@@ -168,7 +177,13 @@ export class AdmissionController {
         denials: lines,
         dryRun: request.dryRun,
       });
-      return deny(uid, `signet denied ${what}: ${lines.join('; ')}`, shownWarnings);
+      // Every denied image must be named: when the details do not fit, the codes do.
+      const full = `signet denied ${what}: ${lines.join('; ')}`;
+      const message =
+        full.length <= MAX_MESSAGE_LENGTH
+          ? full
+          : `signet denied ${what} (details in Signet's log and POST /verify): ${brief.join('; ')}`;
+      return deny(uid, message, shownWarnings);
     }
 
     const ops =
@@ -190,5 +205,7 @@ export class AdmissionController {
 function siteDenial(site: ImageSite, decision: ImageDecision): string {
   if (decision.reason?.code === 'INVALID_REFERENCE')
     return `${site.field}: invalid image reference: ${decision.reason.detail}`;
-  return `${site.field}: image ${site.image}${decision.digest !== undefined ? ` (${decision.digest})` : ''}: ${decision.message}`;
+  // A tag reference is shown with the digest it resolved to; a digest reference already names it.
+  const resolved = decision.digest !== undefined && !site.image.includes('@') ? ` (${decision.digest})` : '';
+  return `${site.field}: image ${site.image}${resolved}: ${decision.message}`;
 }

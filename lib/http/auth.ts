@@ -131,17 +131,21 @@ export function eventSender(name: string, token: string, registries?: readonly s
 }
 
 /**
- * A path fit for logs: a secret first segment (the local secret path, or the Lambda's token in
- * the path) is never written out.
+ * A path fit for logs: no segment that is the secret path or the token (wherever it sits:
+ * `/<secret>`, `//<secret>/admission`, `/admission/<secret>`), and no unknown first segment
+ * (it may be a mistyped secret).
  */
 export function redactPath(path: string, access: VerificationAccess): string {
-  const first = firstSegment(path);
-  if (first === undefined) return path;
-  const secret =
-    (access.secretPath !== undefined && first === access.secretPath) ||
-    (access.tokenInPath && access.bearer !== undefined && secretMatches(first, access.bearer)) ||
-    !KNOWN_FIRST_SEGMENTS.has(first);
-  return secret ? `/…${path.slice(first.length + 1)}` : path;
+  const secret = access.secretPath === undefined ? undefined : secretDigest(access.secretPath);
+  const segments = path.split('/').map((segment, i) => {
+    if (segment === '') return segment;
+    const isSecret =
+      (secret !== undefined && secretMatches(segment, secret)) ||
+      (access.bearer !== undefined && secretMatches(segment, access.bearer));
+    const firstUnknown = i === 1 && !KNOWN_FIRST_SEGMENTS.has(segment);
+    return isSecret || firstUnknown ? '…' : segment;
+  });
+  return segments.join('/');
 }
 
 /** First path segments that are routes, not secrets. Anything else may be a mistyped secret. */
