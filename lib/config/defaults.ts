@@ -14,6 +14,8 @@ export const DEFAULTS = {
     host: '127.0.0.1',
     maxBodyBytes: 3 * 1024 * 1024,
     maxInFlight: 256,
+    // Kubernetes waits terminationGracePeriodSeconds (30 s by default) before SIGKILL.
+    shutdownGraceMs: 20_000,
   },
   journal: {
     file: 'journal.db',

@@ -2,7 +2,8 @@
 import * as path from 'node:path';
 import type { BuildContext } from './build';
 import { DEFAULTS } from './defaults';
-import type { AdmissionSettings, JournalSettings, ServerSettings } from './types';
+import { parseFileUri } from './keyref';
+import type { AdmissionSettings, JournalSettings, ServerSettings, TlsSettings } from './types';
 import { Issues, ObjectReader, readSecret } from './validate';
 
 const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -66,9 +67,12 @@ export function readServer(
           'eventsToken',
           'eventsTokenEnv',
           'maxInFlight',
+          'tls',
+          'shutdownGraceSeconds',
         ]);
   const d = DEFAULTS.server;
-  if (s === undefined) return { ...d, bearerToken: undefined, secretPath: undefined, eventsToken: undefined };
+  if (s === undefined)
+    return { ...d, bearerToken: undefined, secretPath: undefined, eventsToken: undefined, tls: undefined };
   const bearerToken = readSecret(s, 'bearerToken', 'bearerTokenEnv', context.env);
   // eventsToken / eventsTokenEnv: token every /events/* route requires; without one only the
   // embedded registry (holding a token Signet generates at start) can deliver events.
@@ -87,6 +91,10 @@ export function readServer(
   }
   return {
     eventsToken,
+    // tls: {certFile, keyFile, clientCaFile?}: serve HTTPS (Kubernetes calls webhooks over HTTPS only).
+    tls: readTls(s.get('tls'), s.at('tls'), context, issues),
+    // shutdownGraceSeconds: on SIGTERM, how long reviews and signings in flight may finish.
+    shutdownGraceMs: s.int('shutdownGraceSeconds', d.shutdownGraceMs / 1000, { min: 0, max: 600 }) * 1000,
     // maxInFlight: requests handled at once; beyond it 503 with Retry-After, before reading the body.
     maxInFlight: s.int('maxInFlight', d.maxInFlight, { min: 1, max: 100_000 }),
     // port: listen port (0 picks a free one).
@@ -151,3 +159,25 @@ export function readJournal(
 }
 
 const withoutFile = ({ file: _file, ...rest }: typeof DEFAULTS.journal) => rest;
+
+function readTls(value: unknown, at: string, context: BuildContext, issues: Issues): TlsSettings | undefined {
+  if (value === undefined) return undefined;
+  const t = ObjectReader.of(issues, at, value, ['certFile', 'keyFile', 'clientCaFile']);
+  if (t === undefined) return undefined;
+  const file = (key: string, required: boolean): string | undefined => {
+    const raw = required ? t.requiredString(key) : t.optionalString(key);
+    if (raw === undefined) return undefined;
+    const parsed = parseFileUri(raw.startsWith('file://') ? raw : `file://${raw}`, context.baseDir);
+    if (!parsed.ok) {
+      t.issue(key, parsed.problem);
+      return undefined;
+    }
+    return parsed.value;
+  };
+  // certFile, keyFile: PEM serving certificate (chain) and key; clientCaFile: PEM CAs for mutual TLS.
+  const certFile = file('certFile', true);
+  const keyFile = file('keyFile', true);
+  const clientCaFile = file('clientCaFile', false);
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  return { certFile, keyFile, clientCaFile };
+}

@@ -181,6 +181,18 @@ export interface ServerSettings {
   readonly eventsToken: string | undefined;
   /** Requests handled at once; more are answered 503 with Retry-After before their body is read. */
   readonly maxInFlight: number;
+  /** HTTPS: the serving certificate and key (PEM, reloaded when they change); undefined: plain HTTP. */
+  readonly tls: TlsSettings | undefined;
+  /** How long a stop (SIGTERM) waits for reviews and signings in flight. */
+  readonly shutdownGraceMs: number;
+}
+
+/** The local service's TLS files (absolute paths). */
+export interface TlsSettings {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Clients must present a certificate signed by one of these CAs (mutual TLS). */
+  readonly clientCaFile: string | undefined;
 }
 
 /** The local service's durable journal of accepted pushes (`signet serve`). */

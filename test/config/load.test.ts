@@ -135,6 +135,8 @@ describe('loadConfigFile', () => {
           secretPath: undefined,
           eventsToken: undefined,
           maxInFlight: 256,
+          tls: undefined,
+          shutdownGraceMs: 20000,
         },
         journal: {
           path: path.join(dir, '.signet', 'journal.db'),
@@ -756,7 +758,8 @@ signingRules:
         'admission:\n  noMatchingPolicy: warn\n  cacheTtlSeconds: 0\n  cacheMaxEntries: 50\n  excludeNamespaces: [kube-system]\n' +
           '  deadlineSeconds: 5\n  maxSignatures: 16\n  maxReviewBytes: 1048576\n' +
           'server:\n  port: 0\n  host: 0.0.0.0\n  maxBodyBytes: 1048576\n  bearerTokenEnv: SIGNET_TOKEN\n  secretPath: abc123\n' +
-          '  eventsTokenEnv: SIGNET_EVENTS_TOKEN\n  maxInFlight: 32\n' +
+          '  eventsTokenEnv: SIGNET_EVENTS_TOKEN\n  maxInFlight: 32\n  shutdownGraceSeconds: 5\n' +
+          '  tls: {certFile: tls/tls.crt, keyFile: /etc/signet/tls/tls.key, clientCaFile: file://ca.pem}\n' +
           'journal:\n  path: state/j.db\n  maxAttempts: 3\n  retryBaseSeconds: 2\n  retryMaxSeconds: 60\n  concurrency: 4\n',
         { SIGNET_TOKEN: 'token', SIGNET_EVENTS_TOKEN: 'events-token-0123456789' },
       );
@@ -777,6 +780,12 @@ signingRules:
         secretPath: 'abc123',
         eventsToken: 'events-token-0123456789',
         maxInFlight: 32,
+        shutdownGraceMs: 5000,
+        tls: {
+          certFile: path.resolve(config.baseDir, 'tls/tls.crt'),
+          keyFile: '/etc/signet/tls/tls.key',
+          clientCaFile: path.resolve(config.baseDir, 'ca.pem'),
+        },
       });
       expect(config.journal).toStrictEqual({
         path: path.resolve(config.baseDir, 'state/j.db'),
