@@ -148,7 +148,7 @@ export function findRegistryBinary(binary?: string, path = process.env['PATH'] ?
     }
   }
   const wanted = binary ?? CANDIDATE_BINARIES.join(' or ');
-  throw new ConfigError('CONFIG_UNREADABLE', `registry binary ${wanted} not found: ${INSTALL_HINT}`);
+  throw new ConfigError('REGISTRY_BINARY_MISSING', `registry binary ${wanted} not found: ${INSTALL_HINT}`);
 }
 
 /** Writes the config into `dataDir`, starts the registry and waits until `GET /v2/` answers. */
@@ -213,7 +213,9 @@ export async function startEmbeddedRegistry(opts: EmbeddedRegistryOptions): Prom
       const how = exit.error
         ? exit.error.message
         : `exited with ${exit.signal !== null ? `signal ${exit.signal}` : `code ${String(exit.code)}`}`;
-      throw new ConfigError('CONFIG_INVALID', `embedded registry ${binary} ${how}: ${stderrTail.trim()}`, {
+      // distribution exits at once when its address is taken ("bind: address already in use").
+      const code = /address already in use/i.test(stderrTail) ? 'PORT_IN_USE' : 'CONFIG_INVALID';
+      throw new ConfigError(code, `embedded registry ${binary} ${how}: ${stderrTail.trim()}`, {
         cause: exit.error,
       });
     }

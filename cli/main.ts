@@ -1,250 +1,115 @@
-import { parseArgs } from 'node:util';
-import { checkConfig } from '../lib/config/check';
-import { loadConfigFile } from '../lib/config/load';
-import type { SignetConfig } from '../lib/config/types';
+/**
+ * The `signet` CLI. `main` runs one command line in process and resolves to its exit status
+ * (`spec.ts`: 0 done, 1 denied or failed, 2 usage or configuration error, 3 nothing to do); it
+ * throws Signet's errors, and `reportError` prints them the way a user can act on them.
+ */
+import { version } from '../package.json';
 import { ConfigError, InputError, SignetError, describeError } from '../lib/core/errors';
 import { jsonLogger, type LogLevel } from '../lib/core/logger';
-import { parseReference } from '../lib/core/reference';
-import { exportPublicKeyPem, generateKeyFile, type KeySpec } from '../lib/keys/generate';
-import { ensureLocalKeys } from '../lib/keys/provision';
-import { reportFailed } from '../lib/signing/pipeline';
-import { createSignet } from '../lib/signet';
-import { inspectKeys } from '../lib/keys/preflight';
-import { failuresTable, listFailures, replayLocal } from './journal-commands';
-import { replayCommand, replayDeadLetters, replayExitCode } from './replay';
-import { serve } from './serve';
+import { parseCommandLine } from './args';
+import type { Command } from './commands/context';
+import { commandHelp, groupHelp, overview } from './help';
+import { invalidConfigFile, invalidConfigText, isTerminal, locateIssues, type Out } from './output';
+import { EXIT, LOG_LEVELS } from './spec';
 
-const USAGE = `Usage: signet <command> [options]
+/**
+ * The implementation of every command of `spec.ts`, by name, loaded when it runs: `--help` and
+ * `--version` do not wait for the AWS SDK and the rest of Signet to load.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  serve: async () => (await import('./commands/serve')).serve,
+  sign: async () => (await import('./commands/sign')).sign,
+  verify: async () => (await import('./commands/verify')).verify,
+  replay: async () => (await import('./commands/replay')).replay,
+  failures: async () => (await import('./commands/failures')).failures,
+  'keys generate': async () => (await import('./commands/keys')).keysGenerate,
+  'keys export': async () => (await import('./commands/keys')).keysExport,
+  'config check': async () => (await import('./commands/config')).configCheck,
+};
 
-Commands:
-  serve   --config FILE [--port N]         run the local service (push events in, signatures out)
-  sign    IMAGE [--rule NAME] --config FILE sign an image already in the registry
-  verify  IMAGE [--namespace NS] [--cluster C] --config FILE
-                                           decide an image against the policies (JSON; exit 1 on deny)
-  replay  --queue URL [--max N] [--dry-run] [--endpoint URL] [--registry-host HOST] --config FILE
-                                           re-deliver the AWS dead-letter queue: sign each message's
-                                           ECR push, delete it once signed (JSON; exit 1 if any stays)
-  replay  --local [--id ID] --config FILE  re-drive the local service's dead letters (exit 1 if any fails again)
-  failures [--id ID] [--json] --config FILE
-                                           list the local service's dead letters
-  keys generate [--config FILE] [--out FILE --type SPEC]
-                                           create missing local keys of a config, or one key file
-  keys export WITNESS --config FILE        print a witness's public key (PEM) for cosign/Kyverno
-  config check FILE                        validate a config and print advice
-
-Options:
-  --config FILE   config file (default: $SIGNET_CONFIG or ./signet.yaml)
-  --log-level L   debug | info | warn | error (default: info)
-Key specs: rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384
-Replay options:
-  --queue URL           the dead-letter queue (https://sqs.<region>.amazonaws.com/<account>/<name>)
-  --max N               receive at most N messages (default: until none is visible)
-  --dry-run             read and report only; sign and delete nothing
-  --endpoint URL        the SQS endpoint (default: the SDK's)
-  --registry-host HOST  the sign function's registryHost (default: $SIGNET_ECR_REGISTRY_HOST)
-`;
-
-const KEY_SPECS: readonly KeySpec[] = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
-
-/** Exit codes: 0 ok, 1 the operation failed (deny, signing failure), 2 usage or config error. */
+/** Runs one command line; resolves to the exit status, rejects with the error to report. */
 export async function main(
   argv: readonly string[],
-  out = process.stdout,
-  err = process.stderr,
+  out: Out = process.stdout,
+  err: Out = process.stderr,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string' },
-      port: { type: 'string' },
-      rule: { type: 'string' },
-      out: { type: 'string' },
-      type: { type: 'string' },
-      namespace: { type: 'string' },
-      cluster: { type: 'string' },
-      queue: { type: 'string' },
-      max: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      endpoint: { type: 'string' },
-      'registry-host': { type: 'string' },
-      'log-level': { type: 'string' },
-      local: { type: 'boolean' },
-      id: { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, sub, ...rest] = positionals;
-  if (values.help === true || command === undefined) {
-    out.write(USAGE);
-    return command === undefined && values.help !== true ? 2 : 0;
-  }
-  const logger = jsonLogger((values['log-level'] ?? 'info') as LogLevel);
-  const configPath = values.config ?? process.env.SIGNET_CONFIG ?? 'signet.yaml';
-  const print = (value: unknown) => out.write(`${JSON.stringify(value, null, 2)}\n`);
-
-  switch (command) {
-    case 'serve': {
-      const port = values.port !== undefined ? parsePort(values.port) : undefined;
-      await serve({ configPath, port, logger });
-      return 0;
-    }
-    case 'sign': {
-      if (sub === undefined)
-        throw new InputError('REQUEST_INVALID', 'IMAGE', 'is required: signet sign IMAGE');
-      const config = await loadConfigFile(configPath);
-      await ensureLocalKeys(config, logger);
-      const signet = createSignet(config, { logger });
-      const report = await signet.pipeline.signImage(parseReference(sub, 'IMAGE'), values.rule);
-      print(report);
-      return reportFailed(report) || (report.skipped !== undefined && values.rule !== undefined) ? 1 : 0;
-    }
-    // verify: added by the verification engineer.
-    case 'verify': {
-      if (sub === undefined)
-        throw new InputError('REQUEST_INVALID', 'IMAGE', 'is required: signet verify IMAGE');
-      const config = await loadConfigFile(configPath);
-      const signet = createSignet(config, { logger });
-      const scope = { namespace: values.namespace, cluster: values.cluster };
-      const decision = await signet.verifier.verifyWithin(sub, scope, 'IMAGE');
-      print(decision);
-      return decision.allowed ? 0 : 1;
-    }
-    case 'failures': {
-      const config = await loadConfigFile(configPath);
-      const ids = values.id ?? [];
-      const failures = ids.length > 0 ? ids.flatMap((id) => listFailures(config, id)) : listFailures(config);
-      if (values.json === true) print(failures);
-      else out.write(failuresTable(failures));
-      return 0;
-    }
-    case 'replay': {
-      if (values.local === true) {
-        if (values.queue !== undefined)
-          throw new InputError(
-            'REQUEST_INVALID',
-            '--local',
-            'replays the local journal; it takes no --queue',
-          );
-        const config = await loadConfigFile(configPath);
-        const summary = await replayLocal(config, values.id, logger);
-        print(summary);
-        return summary.failed.length > 0 ? 1 : 0;
-      }
-      if (sub !== undefined)
-        throw new InputError(
-          'REQUEST_INVALID',
-          'replay',
-          `takes no arguments, got "${sub}": use --queue URL`,
-        );
-      const command = replayCommand(values);
-      const config = await loadConfigFile(configPath);
-      const summary = await replayDeadLetters(command, { config, logger });
-      print(summary);
-      return replayExitCode(summary);
-    }
-    case 'keys': {
-      if (sub === 'generate') return keysGenerate(values, configPath, out, logger);
-      if (sub === 'export') {
-        const witness = rest[0];
-        if (witness === undefined)
-          throw new InputError('REQUEST_INVALID', 'WITNESS', 'is required: signet keys export WITNESS');
-        const config = await loadConfigFile(configPath);
-        const signet = createSignet(config, { logger });
-        out.write(await exportPublicKeyPem(signet.keys.get(witness)));
-        return 0;
-      }
-      throw new InputError(
-        'REQUEST_INVALID',
-        'keys',
-        `unknown subcommand "${sub ?? ''}": use generate or export`,
+  const invocation = parseCommandLine(argv);
+  switch (invocation.$case) {
+    case 'version':
+      out.write(`${version}\n`);
+      return EXIT.ok;
+    case 'help': {
+      const { topic } = invocation;
+      out.write(
+        topic === undefined ? overview() : typeof topic === 'string' ? groupHelp(topic) : commandHelp(topic),
       );
+      return EXIT.ok;
     }
-    case 'config': {
-      if (sub !== 'check')
-        throw new InputError('REQUEST_INVALID', 'config', `unknown subcommand "${sub ?? ''}": use check`);
-      const file = rest[0] ?? configPath;
-      const config = await loadConfigFile(file);
-      const { warnings } = checkConfig(config);
-      for (const warning of warnings) err.write(`warning: ${warning}\n`);
-      // The keys too: a rule whose algorithm does not fit its key cannot sign anything.
-      const signet = createSignet(config, { logger });
-      const keys = await inspectKeys(config, signet.keys, { missingFiles: 'skip' });
-      signet.keys.close();
-      for (const { witness, reason } of keys.unchecked)
-        err.write(`warning: witness "${witness}": key not checked: ${reason}\n`);
-      if (keys.issues.length > 0) {
-        err.write(`${file}: the configuration cannot work with its keys\n`);
-        for (const issue of keys.issues) err.write(`  ${issue.path}: ${issue.message}\n`);
-        return 2;
-      }
-      out.write(`${file}: OK (${summary(config)})\n`);
-      return 0;
-    }
-    default:
-      err.write(`signet: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+    case 'no-command':
+      err.write(overview());
+      return EXIT.usage;
+    case 'run':
+      break;
+  }
+  const { command, args, flags } = invocation;
+  const load = COMMANDS[command.name];
+  if (load === undefined) throw new Error(`signet ${command.name} has no implementation`);
+  const level = flags.string('log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw withHelp(
+      new InputError(
+        'REQUEST_INVALID',
+        '--log-level',
+        `must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`,
+      ),
+      command.name,
+    );
+  }
+  const json = flags.boolean('json') || (command.jsonWhenPiped && !isTerminal(out));
+  // Logs go to the process's stderr (tests that pass their own `err` still see them there), but
+  // `serve` without a terminal runs in a container, whose log collector reads stdout.
+  const logTo = command.name === 'serve' && json ? out : process.stderr;
+  const logger = jsonLogger(level as LogLevel, (line) => logTo.write(`${line}\n`));
+  const configPath = flags.string('config') ?? process.env['SIGNET_CONFIG'] ?? 'signet.yaml';
+  try {
+    const run = await load();
+    return await run({ args, flags, out, err, logger, configPath, json });
+  } catch (error) {
+    throw withHelp(error, command.name);
   }
 }
 
-async function keysGenerate(
-  values: { out?: string; type?: string },
-  configPath: string,
-  out: NodeJS.WritableStream,
-  logger: ReturnType<typeof jsonLogger>,
-): Promise<number> {
-  if (values.out !== undefined) {
-    const spec = (values.type ?? 'ec-p256') as KeySpec;
-    if (!KEY_SPECS.includes(spec)) {
-      throw new InputError('REQUEST_INVALID', '--type', `must be one of ${KEY_SPECS.join(', ')}`);
-    }
-    const keyId = await generateKeyFile(values.out, spec);
-    out.write(`${values.out}: ${spec} ${keyId}\n`);
-    return 0;
-  }
-  const config = await loadConfigFile(configPath);
-  const created = await ensureLocalKeys(config, logger);
-  for (const key of created) out.write(`${key.witness}: created ${key.path} (${key.spec}) ${key.keyId}\n`);
-  if (created.length === 0) out.write('every local key already exists\n');
-  return 0;
+/** A usage mistake found by a command (a bad flag value) points to that command's help too. */
+function withHelp(error: unknown, command: string): unknown {
+  if (!(error instanceof InputError) || error.code !== 'REQUEST_INVALID') return error;
+  const hint = `see \`signet ${command} --help\``;
+  if (error.message.includes('--help')) return error;
+  const prefix = `${error.field}: `;
+  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return new InputError(error.code, error.field, `${message}; ${hint}`, { cause: error });
 }
 
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new InputError('REQUEST_INVALID', '--port', 'must be an integer between 0 and 65535');
-  }
-  return port;
-}
-
-function summary(config: SignetConfig): string {
-  return [
-    `${config.registries.length} registries`,
-    `${config.witnesses.length} witnesses`,
-    `${config.signingRules.length} signing rules`,
-    `${config.policies.length} policies`,
-  ].join(', ');
-}
-
-/** Prints an error the way a user can act on it: config issues one per line. */
-export function reportError(error: unknown, err: NodeJS.WritableStream = process.stderr): number {
+/**
+ * Prints an error the way a user can act on it and returns the exit status: configuration
+ * problems one per line as `FILE:LINE: path: message`, every Signet error with its code.
+ */
+export function reportError(error: unknown, err: Out = process.stderr): number {
   if (error instanceof ConfigError && error.issues.length > 0) {
-    err.write(`signet: ${error.code}\n`);
-    for (const issue of error.issues) err.write(`  ${issue.path}: ${issue.message}\n`);
-    return 2;
+    const file = invalidConfigFile(error.message);
+    if (file !== undefined) {
+      err.write(invalidConfigText(file, error.code, locateIssues(file, error.issues)));
+    } else {
+      err.write(`signet: ${error.code}: ${error.message.split('\n', 1)[0] ?? ''}\n`);
+      for (const issue of error.issues) err.write(`  ${issue.path}: ${issue.message}\n`);
+    }
+    return EXIT.usage;
   }
   if (error instanceof SignetError) {
     err.write(`signet: ${error.code}: ${error.message}\n`);
-    return error instanceof ConfigError || error instanceof InputError ? 2 : 1;
-  }
-  if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
-    err.write(`signet: ${describeError(error)}\n\n${USAGE}`);
-    return 2;
+    return error instanceof ConfigError || error instanceof InputError ? EXIT.usage : EXIT.failed;
   }
   err.write(`signet: ${describeError(error)}\n`);
-  return 1;
+  return EXIT.failed;
 }
 
 if (require.main === module) {

@@ -13,6 +13,7 @@ import {
   SQSClient,
   type Message,
 } from '@aws-sdk/client-sqs';
+import { readRegistryHost } from '../functions/env';
 import { checkRegistryHost } from '../lib/config/hosts';
 import { kmsSigningOnly } from '../lib/config/kms-only';
 import type { SignetConfig } from '../lib/config/types';
@@ -32,7 +33,7 @@ export interface ReplayCommand {
   readonly dryRun: boolean;
   /** The SQS endpoint; default: the SDK's (the queue URL's host). */
   readonly endpoint: string | undefined;
-  /** Written instead of the ECR host, as the sign function's `SIGNET_ECR_REGISTRY_HOST`. */
+  /** Written instead of the ECR host, as the sign function's `FUNCTION_ENV.registryHost`. */
   readonly registryHost: string | undefined;
 }
 
@@ -136,7 +137,7 @@ export function replayCommand(
   }
   if (values.endpoint !== undefined) checkHttpUrl(values.endpoint, '--endpoint');
   // The sign function's own variable is the default, so a replay signs for the same host.
-  const registryHost = values['registry-host'] ?? (env['SIGNET_ECR_REGISTRY_HOST']?.trim() || undefined);
+  const registryHost = values['registry-host'] ?? readRegistryHost(env);
   if (registryHost !== undefined) {
     const problem = checkRegistryHost(registryHost);
     if (problem !== undefined) throw new InputError('REQUEST_INVALID', '--registry-host', problem);

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { checkConfig } from '../lib/config/check';
-import { loadConfigFile } from '../lib/config/load';
 import type { SignetConfig } from '../lib/config/types';
-import type { Logger } from '../lib/core/logger';
 import { eventSender, secretDigest, type EventSender, type VerificationAccess } from '../lib/http/auth';
 import { InFlightLimit, type SurfaceDeps } from '../lib/http/surface';
 import { AdmissionController } from '../lib/admission/controller';
@@ -148,25 +146,4 @@ function verificationAccess(config: SignetConfig): VerificationAccess {
     secretPath,
     tokenInPath: false,
   };
-}
-
-/** `signet serve`: runs until SIGINT or SIGTERM. */
-export async function serve(options: {
-  configPath: string;
-  port: number | undefined;
-  logger: Logger;
-}): Promise<void> {
-  const config = await loadConfigFile(options.configPath);
-  const running = await startService(config, {
-    logger: options.logger,
-    ...(options.port !== undefined ? { port: options.port } : {}),
-  });
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      options.logger.info('shutting down');
-      void running.stop().then(resolve);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
 }

@@ -28,7 +28,11 @@ export type ConfigErrorCode =
   | 'KEY_UNREADABLE'
   | 'ALGORITHM_MISMATCH'
   | 'WITNESS_UNKNOWN'
-  | 'RULE_UNKNOWN';
+  | 'RULE_UNKNOWN'
+  /** The address the local service (or its embedded registry) is to listen on is taken. */
+  | 'PORT_IN_USE'
+  /** The embedded registry's binary (`docker-registry` or `registry`) is not installed or not on PATH. */
+  | 'REGISTRY_BINARY_MISSING';
 
 /** The configuration (file, keys, witnesses) is wrong; `issues` lists every bad field at once. */
 export class ConfigError extends SignetError<ConfigErrorCode> {
@@ -115,6 +119,8 @@ export type KeyErrorCode =
   | 'KMS_INVALID_STATE'
   | 'KMS_NOT_FOUND'
   | 'KMS_ACCESS_DENIED'
+  /** The AWS SDK found no credentials at all (no environment, profile, SSO or instance role). */
+  | 'AWS_CREDENTIALS_MISSING'
   | 'KMS_UNAVAILABLE'
   | 'KEY_UNAVAILABLE'
   | 'SIGN_FAILED';

@@ -65,7 +65,7 @@ async function writeTemp(target: string, text: string, mode: number): Promise<st
 const refuse = (file: string): ConfigError =>
   new ConfigError(
     'KEY_INVALID',
-    `${file} already exists; refusing to overwrite a key (pass overwrite to replace it)`,
+    `${file} already exists; refusing to overwrite a key (\`signet keys generate --out FILE --force\` replaces it)`,
   );
 
 /**

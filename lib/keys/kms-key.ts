@@ -94,7 +94,6 @@ const ACCESS_DENIED = new Set([
   'MissingAuthenticationTokenException',
   'ExpiredTokenException',
   'InvalidClientTokenId',
-  'CredentialsProviderError',
 ]);
 const UNAVAILABLE = new Set([
   'KMSInternalException',
@@ -124,6 +123,10 @@ export function kmsError(err: unknown, keyId: string, operation: string): KeyErr
       `KMS key ${keyId}: no AWS region; use a key ARN or set AWS_REGION`,
       options,
     );
+  }
+  // The SDK's credential chain found nothing: no request was sent, so KMS denied nothing.
+  if (name === 'CredentialsProviderError') {
+    return new KeyError('AWS_CREDENTIALS_MISSING', keyId, message, options);
   }
   if (name === 'DisabledException') return new KeyError('KMS_DISABLED', keyId, message, options);
   if (name === 'KMSInvalidStateException') return new KeyError('KMS_INVALID_STATE', keyId, message, options);

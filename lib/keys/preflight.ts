@@ -164,7 +164,10 @@ async function lookUp(
       return { $case: 'unreachable', reason: 'the key file does not exist yet' };
     if (
       kind === 'kms' &&
-      (code === 'KMS_UNAVAILABLE' || code === 'KMS_THROTTLED' || code === 'KMS_ACCESS_DENIED')
+      (code === 'KMS_UNAVAILABLE' ||
+        code === 'KMS_THROTTLED' ||
+        code === 'KMS_ACCESS_DENIED' ||
+        code === 'AWS_CREDENTIALS_MISSING')
     )
       return { $case: 'unreachable', reason: describeError(err) };
     return { $case: 'broken', reason: describeError(err) };

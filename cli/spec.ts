@@ -1,0 +1,385 @@
+/**
+ * Every `signet` command as data: its synopsis, arguments, flags, an example and its exit codes.
+ * The parser (`args.ts`) accepts exactly the flags listed here and the help (`help.ts`) prints
+ * them, so a flag cannot exist without its help, nor a hint name a flag that does not exist.
+ */
+
+/** The exit statuses every command uses. */
+export const EXIT = {
+  /** Done: signed, admitted, replayed, listed, valid. */
+  ok: 0,
+  /** Denied or failed: an image denied, a rule that failed, a dead letter that failed again. */
+  failed: 1,
+  /** Usage or configuration error: a bad flag, an invalid config, a busy port, a missing binary. */
+  usage: 2,
+  /** Nothing to do: no rule covers the image, no dead letter or message to replay. */
+  nothingToDo: 3,
+} as const;
+
+/** One flag of a command. */
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: 'string' | 'boolean';
+  /** A string flag that may be given more than once (`--id A --id B`). */
+  readonly multiple?: boolean;
+  readonly short?: string;
+  /** How help shows a string flag's value: `FILE`, `N`, `URL`. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** One positional argument of a command. */
+export interface ArgSpec {
+  readonly name: string;
+  readonly required: boolean;
+  /** Takes every remaining argument (`IMAGE...`). */
+  readonly variadic?: boolean;
+  readonly help: string;
+}
+
+/** A command: what `signet <name> --help` prints and what the parser accepts. */
+export interface CommandSpec {
+  /** `sign`, `keys generate`. */
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** Synopsis lines, each after `signet `. */
+  readonly usage: readonly string[];
+  readonly description: string;
+  readonly args: readonly ArgSpec[];
+  readonly flags: readonly FlagSpec[];
+  /** What the command prints on stdout. */
+  readonly output: string;
+  readonly examples: readonly string[];
+  readonly exitCodes: readonly (readonly [code: number, meaning: string])[];
+  /**
+   * Prints JSON when stdout is not a terminal even without `--json` (commands whose output
+   * scripts have always parsed as JSON; `serve`, whose logs a container collects from stdout).
+   */
+  readonly jsonWhenPiped: boolean;
+}
+
+const CONFIG: FlagSpec = {
+  name: 'config',
+  type: 'string',
+  value: 'FILE',
+  help: 'the configuration file (default: $SIGNET_CONFIG, else ./signet.yaml)',
+};
+const LOG_LEVEL: FlagSpec = {
+  name: 'log-level',
+  type: 'string',
+  value: 'LEVEL',
+  help: 'debug | info | warn | error | silent (default: info); logs are JSON lines on stderr',
+};
+const HELP: FlagSpec = { name: 'help', type: 'boolean', short: 'h', help: 'print this help' };
+const json = (what: string): FlagSpec => ({ name: 'json', type: 'boolean', help: what });
+const JSON_WHEN_PIPED = 'print JSON (the default when stdout is not a terminal)';
+
+const USAGE_ERROR: readonly [number, string] = [
+  EXIT.usage,
+  'usage or configuration error (an unknown flag, an invalid config file)',
+];
+
+/** The log levels `--log-level` accepts. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** Every command, in the order `signet --help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'serve',
+    summary: 'run the local service: push events in, signatures out',
+    usage: ['serve [--config FILE] [--port N] [--json]'],
+    description:
+      'Starts the local service: creates missing local keys, refuses a rule that cannot work with\n' +
+      'its key, opens the journal (pushes accepted before a crash are signed again), listens on\n' +
+      'server.host:server.port, and starts the embedded registry when the config has one. Runs\n' +
+      'until SIGINT or SIGTERM. On a terminal it prints the next steps (the registry, a push\n' +
+      'command, the keys, how to export a public key) and logs JSON lines on stderr. When stdout\n' +
+      'is not a terminal (a container), or with --json, the logs go to stdout as JSON lines and\n' +
+      'nothing else is printed.',
+    args: [],
+    flags: [
+      CONFIG,
+      {
+        name: 'port',
+        type: 'string',
+        value: 'N',
+        help: 'listen on port N instead of server.port (0: a free port)',
+      },
+      json('logs as JSON lines on stdout, no next steps (the default when stdout is not a terminal)'),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'the next steps on a terminal; else nothing but the JSON logs',
+    examples: ['signet serve --config examples/signet.yaml'],
+    exitCodes: [
+      [EXIT.ok, 'stopped by SIGINT or SIGTERM'],
+      [EXIT.failed, 'the service could not start for another reason (the journal is locked, ...)'],
+      [
+        EXIT.usage,
+        'usage or configuration error: an invalid config, a rule that cannot work with its key, ' +
+          'PORT_IN_USE (the port of the service or of the embedded registry is taken), ' +
+          'REGISTRY_BINARY_MISSING (no docker-registry or registry on PATH)',
+      ],
+    ],
+    jsonWhenPiped: true,
+  },
+  {
+    name: 'sign',
+    summary: 'sign an image already in the registry (manual rules, backfill)',
+    usage: ['sign IMAGE [--rule NAME] [--config FILE] [--json]'],
+    description:
+      'Signs IMAGE with every enabled signing rule that covers it, manual rules included, or with\n' +
+      'exactly the rule --rule names. A tag is resolved to its digest first. Signing is idempotent:\n' +
+      'a signature already in the registry is reported as already-signed, not written twice.',
+    args: [{ name: 'IMAGE', required: true, help: 'registry/repository[:tag][@digest]' }],
+    flags: [
+      CONFIG,
+      { name: 'rule', type: 'string', value: 'NAME', help: 'sign with this rule only' },
+      json(JSON_WHEN_PIPED),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'a table of rule, witness, status and signature; the signing report as JSON',
+    examples: [
+      'signet sign 127.0.0.1:5000/team-a/app:v1 --config examples/signet.yaml',
+      'signet sign 127.0.0.1:5000/manual/tool:1.2 --rule manual-only --json',
+    ],
+    exitCodes: [
+      [EXIT.ok, 'every rule signed the image, or had signed it already'],
+      [EXIT.failed, 'a rule failed to sign (the report says which and why)'],
+      [EXIT.usage, 'usage or configuration error (an unknown rule, a tag the registry does not hold)'],
+      [
+        EXIT.nothingToDo,
+        'nothing to do: no enabled rule covers the image (with --rule: that rule does not), ' +
+          'its registry is not configured, or it is a signature artifact',
+      ],
+    ],
+    jsonWhenPiped: true,
+  },
+  {
+    name: 'verify',
+    summary: 'decide images against the policies, as admission would',
+    usage: ['verify IMAGE... [--namespace NS] [--cluster C] [--config FILE] [--json]'],
+    description:
+      'Decides each IMAGE against the enabled policies, as the admission webhook would for a pod\n' +
+      'in Kubernetes namespace NS of cluster C, within admission.deadlineSeconds. Without\n' +
+      '--namespace the namespace is empty and only policies selecting every namespace apply;\n' +
+      'when policies cover the image in other namespaces, the answer names them.',
+    args: [
+      {
+        name: 'IMAGE',
+        required: true,
+        variadic: true,
+        help: 'registry/repository[:tag][@digest]; several images get one decision each',
+      },
+    ],
+    flags: [
+      CONFIG,
+      { name: 'namespace', type: 'string', value: 'NS', help: 'the Kubernetes namespace (default: none)' },
+      { name: 'cluster', type: 'string', value: 'C', help: 'the cluster id (default: none)' },
+      json(JSON_WHEN_PIPED),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output:
+      'each decision with its policies and witnesses; as JSON the decision object for one image, ' +
+      'an array of decisions (in argument order) for several',
+    examples: [
+      'signet verify 127.0.0.1:5000/team-a/app:v1 --namespace production --config examples/signet.yaml',
+    ],
+    exitCodes: [
+      [EXIT.ok, 'every image is admitted (allowed, or allowed with a warning)'],
+      [EXIT.failed, 'at least one image is denied'],
+      USAGE_ERROR,
+    ],
+    jsonWhenPiped: true,
+  },
+  {
+    name: 'replay',
+    summary: 'sign the dead letters again: the AWS queue (--queue) or the local journal (--local)',
+    usage: [
+      'replay --queue URL [--max N] [--dry-run] [--endpoint URL] [--registry-host HOST] [--config FILE] [--json]',
+      'replay --local [--id ID]... [--config FILE] [--json]',
+    ],
+    description:
+      "With --queue: receives the AWS dead-letter queue, signs each message's ECR push with the\n" +
+      'rules the sign function runs (those with a KMS witness), and deletes a message once every\n' +
+      'signature is in the registry; the others stay in the queue.\n' +
+      "With --local: moves the local service's dead letters (all, or --id) back into its journal.\n" +
+      'A running `signet serve` signs them within seconds; with none running this command signs\n' +
+      'them itself and reports how each went.',
+    args: [],
+    flags: [
+      CONFIG,
+      {
+        name: 'queue',
+        type: 'string',
+        value: 'URL',
+        help: 'the dead-letter queue (https://sqs.<region>.amazonaws.com/<account>/<name>)',
+      },
+      { name: 'max', type: 'string', value: 'N', help: 'with --queue: receive at most N messages' },
+      {
+        name: 'dry-run',
+        type: 'boolean',
+        help: 'with --queue: read and report only; sign and delete nothing',
+      },
+      {
+        name: 'endpoint',
+        type: 'string',
+        value: 'URL',
+        help: "with --queue: the SQS endpoint (default: the SDK's)",
+      },
+      {
+        name: 'registry-host',
+        type: 'string',
+        value: 'HOST',
+        help: "with --queue: the sign function's registryHost (default: $SIGNET_ECR_REGISTRY_HOST)",
+      },
+      { name: 'local', type: 'boolean', help: "replay the local service's dead letters" },
+      {
+        name: 'id',
+        type: 'string',
+        multiple: true,
+        value: 'ID',
+        help: 'with --local: only this dead letter (repeatable)',
+      },
+      json(JSON_WHEN_PIPED),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'a summary and one line per message or dead letter; the summary as JSON',
+    examples: [
+      'signet replay --queue "$DLQ_URL" --config signet-aws.yaml --dry-run',
+      'signet replay --local --config examples/signet.yaml',
+    ],
+    exitCodes: [
+      [EXIT.ok, 'every message or dead letter was replayed (--dry-run: every message could be)'],
+      [EXIT.failed, 'a message stays in the queue, or a dead letter failed again'],
+      USAGE_ERROR,
+      [EXIT.nothingToDo, 'nothing to do: the queue held no visible message, or there was no dead letter'],
+    ],
+    jsonWhenPiped: true,
+  },
+  {
+    name: 'failures',
+    summary: "list the local service's dead letters",
+    usage: ['failures [--id ID]... [--config FILE] [--json]'],
+    description:
+      'Lists the dead letters of the journal (journal.path), newest first, whether or not\n' +
+      '`signet serve` runs: pushes whose signing failed permanently or ran out of attempts.',
+    args: [],
+    flags: [
+      CONFIG,
+      { name: 'id', type: 'string', multiple: true, value: 'ID', help: 'only this dead letter (repeatable)' },
+      json('print a JSON array instead of the table'),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'a table (id, failed at, code, attempts, image) and each message; with --json an array',
+    examples: ['signet failures --config examples/signet.yaml', 'signet failures --json'],
+    exitCodes: [[EXIT.ok, 'listed (also when there is none)'], USAGE_ERROR],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'keys generate',
+    summary: 'create the missing local keys of a config, or one key file',
+    usage: [
+      'keys generate [--config FILE] [--json]',
+      'keys generate --out FILE [--type SPEC] [--force] [--json]',
+    ],
+    description:
+      'Without --out: creates the private key of every file:// witness whose key file does not\n' +
+      'exist yet, of the kind its rules need (RSA 2048 for RSA algorithms, P-256 or P-384 for\n' +
+      'ECDSA); existing keys are kept. With --out: writes one new key pair, FILE (PKCS#8 PEM,\n' +
+      'mode 0600) and its public key next to it (FILE without .pem, plus .pub).',
+    args: [],
+    flags: [
+      CONFIG,
+      { name: 'out', type: 'string', value: 'FILE', help: 'write one key pair here' },
+      {
+        name: 'type',
+        type: 'string',
+        value: 'SPEC',
+        help: 'with --out: rsa-2048 | rsa-3072 | rsa-4096 | ec-p256 | ec-p384 (default: ec-p256)',
+      },
+      { name: 'force', type: 'boolean', help: 'with --out: replace an existing key file' },
+      json('print what was created as JSON'),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'one line per key created: witness, file, type and key id',
+    examples: [
+      'signet keys generate --config examples/signet.yaml',
+      'signet keys generate --out keys/release.pem --type rsa-3072',
+    ],
+    exitCodes: [[EXIT.ok, 'created (also when every key exists already)'], USAGE_ERROR],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'keys export',
+    summary: "print a witness's public key (PEM) for cosign, Kyverno, the policy-controller",
+    usage: ['keys export WITNESS [--config FILE]'],
+    description: 'Prints the SPKI PEM public key of WITNESS: of its key file, or from KMS (GetPublicKey).',
+    args: [{ name: 'WITNESS', required: true, help: 'a witness name of the config' }],
+    flags: [CONFIG, LOG_LEVEL, HELP],
+    output: 'the public key, PEM',
+    examples: ['signet keys export release --config examples/signet.yaml > release.pub'],
+    exitCodes: [
+      [EXIT.ok, 'printed'],
+      [EXIT.failed, 'the key could not be read (KMS refused or is unreachable, AWS_CREDENTIALS_MISSING)'],
+      [EXIT.usage, 'usage or configuration error (an unknown witness)'],
+    ],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'config check',
+    summary: 'validate a config, check its rules against their keys, print advice',
+    usage: ['config check [FILE] [--json]'],
+    description:
+      'Loads FILE (default: --config, $SIGNET_CONFIG, else ./signet.yaml), reports every problem\n' +
+      'as FILE:LINE: path: message, checks every rule against its key (type, curve) and prints\n' +
+      'advice as warnings on stderr.',
+    args: [{ name: 'FILE', required: false, help: 'the configuration file' }],
+    flags: [CONFIG, json('print the result as JSON (valid, issues with lines, warnings)'), LOG_LEVEL, HELP],
+    output: '"FILE: OK (counts)"; with --json {file, valid, summary, issues, warnings, unchecked}',
+    examples: ['signet config check examples/signet.yaml'],
+    exitCodes: [
+      [EXIT.ok, 'valid (warnings, if any, on stderr)'],
+      [EXIT.usage, 'invalid, or a rule cannot work with its key (each problem as FILE:LINE: path: message)'],
+    ],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'help',
+    summary: 'print the help of a command',
+    usage: ['help [COMMAND]'],
+    description: 'Prints the list of commands, or the help of COMMAND (`signet help keys generate`).',
+    args: [{ name: 'COMMAND', required: false, variadic: true, help: 'a command' }],
+    flags: [HELP],
+    output: 'the help text',
+    examples: ['signet help sign'],
+    exitCodes: [
+      [EXIT.ok, 'printed'],
+      [EXIT.usage, 'no such command'],
+    ],
+    jsonWhenPiped: false,
+  },
+];
+
+/** Commands with subcommands, and their subcommands. */
+export const GROUPS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['keys', ['generate', 'export']],
+  ['config', ['check']],
+]);
+
+/** The flags only the top level takes (`signet --version`). */
+export const TOP_LEVEL_FLAGS: readonly FlagSpec[] = [
+  { name: 'version', type: 'boolean', help: 'print the version' },
+  HELP,
+];
+
+/** The command called `name` (`sign`, `keys generate`). */
+export function commandNamed(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
