@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { sleep } from '../lib/core/retry';
 import { freePort } from '../test/support/ports';
 
@@ -15,6 +15,10 @@ import { freePort } from '../test/support/ports';
 export interface ServiceProcess {
   readonly url: string;
   readonly pid: number;
+  /** Resolves when the process has exited, with its exit code or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (a crash test sends SIGKILL) and resolves once the process has exited. */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resident set now and its high-water mark since the process started (Linux /proc), bytes. */
   memory(): Promise<{ rss: number; peakRss: number }>;
   /** Resets the high-water mark (`echo 5 > /proc/<pid>/clear_refs`). */
@@ -24,10 +28,16 @@ export interface ServiceProcess {
 
 const ROOT = join(__dirname, '..');
 
+/**
+ * How to run the CLI straight from its sources (`node -r @swc-node/register cli/main.ts`), for
+ * tests that need `signet serve` in a process of its own without building a bundle first.
+ */
+export const SOURCE_CLI: readonly string[] = ['-r', '@swc-node/register', join(ROOT, 'cli', 'main.ts')];
+
 /** Bundles cli/main.ts into bench/results/.build with scripts/build.mjs (inside the repo, so `node_modules` resolves). */
 export async function buildCli(): Promise<string> {
   const outfile = join(ROOT, 'bench', 'results', '.build', 'signet.js');
-  await mkdir(join(ROOT, 'bench', 'results', '.build'), { recursive: true });
+  await mkdir(dirname(outfile), { recursive: true });
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), outfile], {
       cwd: ROOT,
@@ -41,15 +51,24 @@ export async function buildCli(): Promise<string> {
   return outfile;
 }
 
+/** The last lines of a log, for an error message (the log's directory may be gone by the time anyone looks). */
+async function logTail(file: string, lines = 20): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
 async function procStatus(pid: number): Promise<{ rss: number; peakRss: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS') * 1024, peakRss: kb('VmHWM') * 1024 };
 }
 
-/** Starts `node <bundle> serve --config <configPath>` on a free port and waits for /healthz. */
+/**
+ * Starts `node <cli> serve --config <configPath>` on a free port and waits for /healthz. `cli` is
+ * the bundle `buildCli` wrote, or node arguments that run the CLI (`SOURCE_CLI`).
+ */
 export async function startServiceProcess(
-  bundle: string,
+  cli: string | readonly string[],
   configPath: string,
   logFile: string,
   profileDir?: string,
@@ -57,7 +76,7 @@ export async function startServiceProcess(
   const port = await freePort();
   const args = [
     ...(profileDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
-    bundle,
+    ...(typeof cli === 'string' ? [cli] : cli),
     'serve',
     '--config',
     configPath,
@@ -66,19 +85,22 @@ export async function startServiceProcess(
   ];
   // Straight into a file: a pipe to this busy process could block the service's log writes.
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+  // cwd: the repository, where `-r @swc-node/register` resolves.
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', log, log] });
   closeSync(log);
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
       exitCode = code;
-      resolve();
+      resolve({ code, signal });
     }),
   );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (exitCode !== undefined) throw new Error(`signet serve exited with ${exitCode}; see ${logFile}`);
+    if (exitCode !== undefined) {
+      throw new Error(`signet serve exited with ${exitCode}; ${logFile} ends:\n${await logTail(logFile)}`);
+    }
     try {
       const res = await fetch(`${url}/healthz`);
       await res.arrayBuffer();
@@ -96,6 +118,11 @@ export async function startServiceProcess(
   return {
     url,
     pid,
+    exited,
+    async kill(signal) {
+      if (exitCode === undefined) child.kill(signal);
+      return exited;
+    },
     memory: () => procStatus(pid),
     resetPeak: () => writeFile(`/proc/${pid}/clear_refs`, '5'),
     async stop() {

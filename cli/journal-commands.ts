@@ -90,7 +90,7 @@ export async function replayLocal(
     const shared = Journal.openShared(config.journal.path);
     try {
       checkIds(shared, ids);
-      const requeued = shared.requeue(ids);
+      const requeued = shared.requeue(ids).map((r) => r.id);
       logger.info('dead letters requeued into the running service', { count: requeued.length });
       return { mode: 'requeued', requeued, signed: [], failed: [] };
     } finally {
@@ -99,7 +99,8 @@ export async function replayLocal(
   }
   try {
     checkIds(owner, ids);
-    const requeued = owner.requeue(ids);
+    const letters = owner.requeue(ids);
+    const requeued = letters.map((r) => r.id);
     if (requeued.length === 0) return { mode: 'replayed', requeued, signed: [], failed: [] };
     await ensureLocalKeys(config, logger);
     const signet = createSignet(config, { logger });
@@ -116,10 +117,12 @@ export async function replayLocal(
       return depth.pending + depth.running === 0;
     });
     await signing.stop();
-    const dead = new Set(owner.deadLetters().map((l) => l.id));
-    const failed = owner
-      .deadLetters()
-      .filter((l) => requeued.includes(l.id))
+    // A letter is judged by the entry that carried it (its own, or the same image's waiting entry).
+    const deadLetters = owner.deadLetters();
+    const dead = new Set(deadLetters.map((l) => l.id));
+    const carriers = new Set(letters.map((r) => r.entry));
+    const failed = deadLetters
+      .filter((l) => carriers.has(l.id))
       .map((letter) => ({
         id: letter.id,
         image: imageOf(letter),
@@ -130,7 +133,8 @@ export async function replayLocal(
         failedAt: new Date(letter.failedAt).toISOString(),
         message: letter.message,
       }));
-    return { mode: 'replayed', requeued, signed: requeued.filter((id) => !dead.has(id)), failed };
+    const signed = letters.filter((r) => !dead.has(r.entry)).map((r) => r.id);
+    return { mode: 'replayed', requeued, signed, failed };
   } finally {
     owner.close();
   }

@@ -9,5 +9,6 @@ export type {
   JournalEntry,
   JournalFailure,
   JournalOptions,
+  RequeuedLetter,
 } from './types';
 export { type AttemptResult, JournalWorker, type JournalWorkerOptions } from './worker';

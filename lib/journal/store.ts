@@ -22,6 +22,7 @@ import {
 } from './schema';
 import type {
   AcceptedPush,
+  RequeuedLetter,
   DeadLetter,
   JournalDepth,
   JournalEntry,
@@ -87,10 +88,11 @@ export class Journal {
     let db: Database.Database | undefined;
     try {
       db = connect(path, false, options);
-      // WAL: readers (`signet failures`) never block the writer. FULL: the WAL is fsynced at every
-      // commit, so an accepted push also survives a power loss, not only a process crash.
+      // WAL: readers (`signet failures`) never block the writer. NORMAL: a commit survives a process
+      // crash; the writes a power loss must not undo either (accept, dead-letter, requeue) switch
+      // to FULL, which fsyncs the WAL at their commit (`durably`).
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      db.pragma('synchronous = NORMAL');
       migrate(db, path);
       const journal = new Journal(db, path, options.clock ?? Date.now, lock);
       journal.recover();
@@ -147,7 +149,7 @@ export class Journal {
    * (registry, repository, digest, tag) to one already pending or running returns that entry's id.
    */
   accept(events: readonly PushEvent[], receivedAt: number = this.clock()): AcceptedPush[] {
-    return this.write('accept', () =>
+    return this.durably('accept', () =>
       this.db
         .transaction(() =>
           events.map((event): AcceptedPush => {
@@ -208,7 +210,7 @@ export class Journal {
 
   /** Moves an entry to the dead letters; the failed attempt counts in `attempts`. */
   deadLetter(id: string, failure: JournalFailure & { readonly permanent: boolean }): void {
-    this.write('deadLetter', () =>
+    this.durably('deadLetter', () =>
       this.db
         .transaction(() => {
           const moved = this.sql(
@@ -269,10 +271,11 @@ export class Journal {
   /**
    * Moves dead letters (all of them when `ids` is undefined) back to pending, due now, with attempts
    * reset, keeping their ids. A dead letter whose image is already pending again (pushed anew) is
-   * simply dropped, the waiting entry covering it. Returns the ids that left the dead letters.
+   * simply dropped, the waiting entry covering it. Returns, for each dead letter that left, the id
+   * of the entry that now carries it (its own, or the waiting entry's).
    */
-  requeue(ids?: readonly string[]): string[] {
-    return this.write('requeue', () =>
+  requeue(ids?: readonly string[]): RequeuedLetter[] {
+    return this.durably('requeue', () =>
       this.db
         .transaction(() => {
           const now = this.clock();
@@ -280,16 +283,25 @@ export class Journal {
             ids === undefined
               ? this.sql<[], { id: string }>('SELECT id FROM dead_letters ORDER BY rowid').all()
               : ids.map((id) => ({ id }));
-          const requeued: string[] = [];
+          const requeued: RequeuedLetter[] = [];
           for (const { id } of candidates) {
-            this.sql(
+            const inserted = this.sql(
               `INSERT OR IGNORE INTO entries (id, registry, repository, digest, tag, event, state,
                    attempts, first_seen_at, next_attempt_at, last_error_code, last_error_message)
                  SELECT id, registry, repository, digest, tag, event, 'pending', 0, first_seen_at, ?,
                    code, message FROM dead_letters WHERE id = ?`,
             ).run(now, id);
+            // Not inserted: the same image waits under another entry, which now carries this letter.
+            const carrier =
+              inserted.changes > 0
+                ? { id }
+                : this.sql<[string], { id: string }>(
+                    `SELECT e.id FROM entries e JOIN dead_letters d ON e.registry = d.registry
+                       AND e.repository = d.repository AND e.digest = d.digest AND e.tag = d.tag
+                     WHERE d.id = ?`,
+                  ).get(id);
             const removed = this.sql('DELETE FROM dead_letters WHERE id = ?').run(id);
-            if (removed.changes > 0) requeued.push(id);
+            if (removed.changes > 0) requeued.push({ id, entry: carrier?.id ?? id });
           }
           return requeued;
         })
@@ -334,6 +346,23 @@ export class Journal {
       this.statements.set(text, statement);
     }
     return statement as Database.Statement<P, R>;
+  }
+
+  /**
+   * A write that must survive a power loss, not only a crash: the accepted push the sender was told
+   * about, a dead letter, a requeue. A lost claim or completion only costs an idempotent re-sign,
+   * so those commit with NORMAL (no fsync each).
+   */
+  private durably<T>(operation: string, body: () => T): T {
+    if (this.readOnly) return this.write(operation, body);
+    return this.write(operation, () => {
+      this.db.pragma('synchronous = FULL');
+      try {
+        return body();
+      } finally {
+        this.db.pragma('synchronous = NORMAL');
+      }
+    });
   }
 
   private write<T>(operation: string, body: () => T): T {

@@ -50,3 +50,11 @@ export interface JournalOptions {
   /** How long a statement waits for another connection's write lock before failing. */
   readonly busyTimeoutMs?: number;
 }
+
+/** A dead letter moved back into the journal, and the entry that now carries it. */
+export interface RequeuedLetter {
+  /** The dead letter's id. */
+  readonly id: string;
+  /** Its own id when it was requeued; another entry's when the same image was already waiting. */
+  readonly entry: string;
+}

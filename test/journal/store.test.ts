@@ -213,7 +213,7 @@ describe('Journal', () => {
     });
 
     it('moves the named dead letters back to pending, due now, with attempts reset', () => {
-      expect(journal.requeue([ids[0]!, 'no-such-id'])).toEqual([ids[0]]);
+      expect(journal.requeue([ids[0]!, 'no-such-id'])).toEqual([{ id: ids[0], entry: ids[0] }]);
 
       expect(journal.depth()).toEqual({ pending: 1, running: 0, deadLetters: 1 });
       expect(journal.claim(5)).toEqual([
@@ -222,7 +222,7 @@ describe('Journal', () => {
     });
 
     it('moves all of them when no ids are given', () => {
-      expect(journal.requeue().sort()).toEqual([...ids].sort());
+      expect(journal.requeue().map((r) => r.id).sort()).toEqual([...ids].sort());
 
       expect(journal.depth()).toEqual({ pending: 2, running: 0, deadLetters: 0 });
     });
@@ -230,7 +230,7 @@ describe('Journal', () => {
     it('drops a dead letter whose image is pending again, the new entry covering it', () => {
       const [fresh] = journal.accept([pushEvent(1)]);
 
-      expect(journal.requeue([ids[0]!])).toEqual([ids[0]]);
+      expect(journal.requeue([ids[0]!])).toEqual([{ id: ids[0], entry: fresh?.id }]);
 
       expect(journal.depth()).toEqual({ pending: 1, running: 0, deadLetters: 1 });
       expect(journal.claim(5).map((e) => e.id)).toEqual([fresh?.id]);

@@ -7,8 +7,11 @@
  * Signet's registry requests fail (429, 503, a reset before the request reaches the registry, or a
  * reset after the registry did it: a write that happened but whose answer was lost), and the
  * notifications are delivered as the registry delivers them (again while the answer is not 2xx).
- * Everything ends signed exactly once per witness, checked against the real registry with plain
- * fetch and node:crypto, and the retries stay within bounds derived from the faults injected.
+ * Signet accepts every one at its first delivery (into its journal: the registry's faults are no
+ * concern of the sender's) and signs from the journal: each registry operation is retried by the
+ * client's retry policy, and an attempt that still fails is retried by the journal. Everything
+ * ends signed exactly once per witness, checked against the real registry with plain fetch and
+ * node:crypto, and both kinds of retries stay within bounds derived from the faults injected.
  */
 import { startFaultProxy, type FaultKind, type FaultProxy } from '../support/fault-proxy';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
@@ -18,19 +21,20 @@ import {
   auditSignatures,
   countOutcomes,
   deliverUntilAccepted,
+  failureCodes,
   inPool,
-  isAccepted,
   localConfigYaml,
   pushEvent,
   pushImages,
   reportFigures,
   startHarness,
+  type Attempt,
   type Delivery,
   type Harness,
   type Pushed,
 } from './harness';
 
-jest.setTimeout(60_000);
+jest.setTimeout(120_000);
 
 const NAMESPACE = 'faults';
 const BASELINE_IMAGES = 20;
@@ -39,6 +43,8 @@ const FAULT_RATE = 0.2;
 const FAULT_KINDS: readonly FaultKind[] = ['429', '503', 'reset', 'reset-after'];
 /** Where the registry would give up on a notification; never reached here. */
 const MAX_DELIVERIES = 10;
+/** The journal's attempts at one push (the product default, which the harness keeps). */
+const MAX_ATTEMPTS = 8;
 /**
  * The most requests one registry operation makes per attempt (a blob push: HEAD, POST, PUT), so
  * the most one fault can add: the attempt it broke is made again from the start.
@@ -73,11 +79,13 @@ const pushSome = (name: string, count: number): Promise<Pushed[]> =>
     })),
   );
 
-/** What delivering every notification of a run cost, through the proxy. */
+/** What delivering every notification of a run and signing it from the journal cost, through the proxy. */
 interface Run {
   readonly pushed: readonly Pushed[];
   /** Per image, every delivery of its notification in order. */
   readonly deliveries: readonly (readonly Delivery[])[];
+  /** Per image, its journal entry's signing attempts in order. */
+  readonly attempts: readonly (readonly Attempt[])[];
   readonly requests: number;
   readonly injected: Record<FaultKind, number>;
   readonly injectedTotal: number;
@@ -93,11 +101,13 @@ async function notifyAll(pushed: readonly Pushed[]): Promise<Run> {
     const event = pushEvent(proxy.host, image.repository, image.digest, image.tag);
     deliveries[i] = await deliverUntilAccepted(signet.url, [event], MAX_DELIVERIES);
   });
+  await signet.settle();
   const injected = { '429': 0, '503': 0, reset: 0, 'reset-after': 0 };
   for (const kind of FAULT_KINDS) injected[kind] = proxy.injected[kind] - injectedBefore[kind];
   return {
     pushed,
     deliveries,
+    attempts: deliveries.map((d) => signet.attemptsOf(entryId(d))),
     requests: proxy.requests.length - requestsBefore,
     injected,
     injectedTotal: Object.values(injected).reduce((a, b) => a + b, 0),
@@ -105,7 +115,15 @@ async function notifyAll(pushed: readonly Pushed[]): Promise<Run> {
   };
 }
 
-const allDeliveries = (run: Run): Delivery[] => run.deliveries.flat();
+/** The journal entry the last delivery of a notification was accepted as. */
+const entryId = (deliveries: readonly Delivery[]): string =>
+  deliveries[deliveries.length - 1]?.accepted[0]?.id ?? '';
+
+const allAttempts = (run: Run): Attempt[] => run.attempts.flat();
+const reportsOf = (attempts: readonly Attempt[]) => attempts.map((a) => a.report);
+/** Attempts that failed and were retried by the journal. */
+const failedAttempts = (run: Run): Attempt[] =>
+  allAttempts(run).filter((a) => a.report.outcomes.some((o) => o.status === 'failed'));
 
 let baseline: Run;
 /** Registry requests it takes to sign one image with three witnesses when nothing fails. */
@@ -117,16 +135,17 @@ describe('when the registry does not fail (the baseline)', () => {
     requestsPerImage = baseline.requests / BASELINE_IMAGES;
   });
 
-  it('accepts every notification at its first delivery, without a retry', () => {
+  it('accepts every notification at its first delivery, and signs each in one attempt without a retry', () => {
     expect(baseline.deliveries.map((d) => d.map((x) => x.status))).toEqual(
-      Array(BASELINE_IMAGES).fill([200]),
+      Array(BASELINE_IMAGES).fill([202]),
     );
+    expect(baseline.attempts.map((a) => a.length)).toEqual(Array(BASELINE_IMAGES).fill(1));
     expect(baseline.retries).toEqual([]);
     expect(baseline.injectedTotal).toBe(0);
   });
 
   it('signs every image with every witness', async () => {
-    expect(countOutcomes(allDeliveries(baseline))).toEqual({
+    expect(countOutcomes(reportsOf(allAttempts(baseline)))).toEqual({
       signed: BASELINE_IMAGES * LOCAL_WITNESSES.length,
       'already-signed': 0,
       failed: 0,
@@ -158,7 +177,8 @@ describe(`when ${FAULT_RATE * 100}% of registry requests fail (429, 503, reset b
       injected: run.injected,
       injectedTotal: run.injectedTotal,
       retries: run.retries.length,
-      deliveries: allDeliveries(run).length,
+      attempts: allAttempts(run).length,
+      journalRetries: failedAttempts(run).length,
       notifications: FAULTY_IMAGES,
     });
   });
@@ -167,21 +187,32 @@ describe(`when ${FAULT_RATE * 100}% of registry requests fail (429, 503, reset b
     for (const kind of FAULT_KINDS) expect(run.injected[kind]).toBeGreaterThan(0);
   });
 
-  it(`accepts every notification within ${MAX_DELIVERIES} deliveries`, () => {
-    expect(run.deliveries.filter((d) => !isAccepted(d[d.length - 1]))).toEqual([]);
+  it('accepts every notification at its first delivery: the journal, not the registry, retries', () => {
+    expect(run.deliveries.map((d) => d.map((x) => x.status))).toEqual(Array(FAULTY_IMAGES).fill([202]));
   });
 
   it('leaves exactly one valid signature per (digest, witness) in the registry: none lost, none doubled', async () => {
     expect(await auditSignatures(registry.url, run.pushed, signet.keys)).toEqual([]);
   });
 
-  it('reports a signature already there only after a delivery that failed', () => {
-    const finals = run.deliveries.map((d) => d[d.length - 1] as Delivery);
-    expect(countOutcomes(finals).failed).toBe(0);
-    const presentAtFirstTry = run.deliveries.filter(
-      (d) => d.length === 1 && countOutcomes(d)['already-signed'] > 0,
+  it('ends every push signed, none dead-lettered', () => {
+    const finals = run.attempts.map((a) => a[a.length - 1]);
+    expect(
+      finals.filter((a) => a === undefined || a.report.outcomes.some((o) => o.status === 'failed')),
+    ).toEqual([]);
+    expect(signet.running.journal.depth()).toEqual({ pending: 0, running: 0, deadLetters: 0 });
+  });
+
+  it('reports a signature already there only at an attempt after one that failed', () => {
+    const presentAtFirstAttempt = allAttempts(run).filter(
+      (a) => a.entry.attempts === 0 && countOutcomes([a.report])['already-signed'] > 0,
     );
-    expect(presentAtFirstTry).toEqual([]);
+    expect(presentAtFirstAttempt.map((a) => a.report.image)).toEqual([]);
+    // Every attempt but the last of an entry failed: that is why the journal tried again.
+    const retriedAfterSuccess = run.attempts.filter((a) =>
+      a.slice(0, -1).some((x) => !x.report.outcomes.some((o) => o.status === 'failed')),
+    );
+    expect(retriedAfterSuccess).toEqual([]);
   });
 
   it('retries only the faults it met, as retryable registry errors, within the retry policy', () => {
@@ -193,15 +224,19 @@ describe(`when ${FAULT_RATE * 100}% of registry requests fail (429, 503, reset b
     expect([...codes].filter((code) => !RETRYABLE_CODES.includes(code ?? ''))).toEqual([]);
   });
 
-  it('fails a delivery only when an operation met a fault at every attempt', () => {
-    const failed = allDeliveries(run).filter((d) => !isAccepted(d)).length;
-    expect(failed * TEST_RETRY.attempts).toBeLessThanOrEqual(run.injectedTotal);
+  it('fails an attempt (and the journal retries it) only when an operation met a fault at every try', () => {
+    const failed = failedAttempts(run);
+    expect(failed.length * TEST_RETRY.attempts).toBeLessThanOrEqual(run.injectedTotal);
+    expect([...new Set(failureCodes(reportsOf(failed)))].filter((c) => !RETRYABLE_CODES.includes(c))).toEqual(
+      [],
+    );
+    expect(Math.max(...run.attempts.map((a) => a.length))).toBeLessThanOrEqual(MAX_ATTEMPTS);
+    expect(allAttempts(run).length).toBe(FAULTY_IMAGES + failed.length);
   });
 
-  it('costs at most the fault-free requests of each delivery plus one attempt per fault', () => {
-    const deliveries = allDeliveries(run).length;
+  it('costs at most the fault-free requests of each attempt plus one attempt per fault', () => {
     expect(run.requests).toBeLessThanOrEqual(
-      requestsPerImage * deliveries + REQUESTS_PER_ATTEMPT * run.injectedTotal,
+      requestsPerImage * allAttempts(run).length + REQUESTS_PER_ATTEMPT * run.injectedTotal,
     );
   });
 
@@ -216,16 +251,24 @@ describe('when the registry writes the signature manifest but the answer is lost
   const lostPuts = (digest: string) => (request: { method: string; path: string }) =>
     request.method === 'PUT' && request.path.endsWith(`/manifests/${digest.replace(':', '-')}.sig`);
 
-  it('writes it again and reports it signed, once', async () => {
-    const [image] = (await pushSome('lost-once', 1)) as [Pushed];
-    proxy.injectNext('reset-after', 1, lostPuts(image.digest));
+  /** Delivers the push of `image` and waits until the journal is done with it. */
+  async function signOne(image: Pushed): Promise<{ deliveries: Delivery[]; attempts: Attempt[] }> {
     const deliveries = await deliverUntilAccepted(
       signet.url,
       [pushEvent(proxy.host, image.repository, image.digest, image.tag)],
       MAX_DELIVERIES,
     );
-    expect(deliveries.map((d) => d.status)).toEqual([200]);
-    expect(countOutcomes(deliveries)).toEqual({
+    await signet.settle();
+    return { deliveries, attempts: signet.attemptsOf(entryId(deliveries)) };
+  }
+
+  it('writes it again and reports it signed, once', async () => {
+    const [image] = (await pushSome('lost-once', 1)) as [Pushed];
+    proxy.injectNext('reset-after', 1, lostPuts(image.digest));
+    const { deliveries, attempts } = await signOne(image);
+    expect(deliveries.map((d) => d.status)).toEqual([202]);
+    expect(attempts).toHaveLength(1);
+    expect(countOutcomes(reportsOf(attempts))).toEqual({
       signed: LOCAL_WITNESSES.length,
       'already-signed': 0,
       failed: 0,
@@ -237,20 +280,20 @@ describe('when the registry writes the signature manifest but the answer is lost
     expect(await auditSignatures(registry.url, [image], signet.keys)).toEqual([]);
   });
 
-  it('fails the delivery when every attempt lost its answer; the next delivery finds them all present', async () => {
+  it("fails the attempt when every try lost its answer; the journal's next attempt finds them all present", async () => {
     const [image] = (await pushSome('lost-always', 1)) as [Pushed];
     proxy.injectNext('reset-after', TEST_RETRY.attempts, lostPuts(image.digest));
-    const deliveries = await deliverUntilAccepted(
-      signet.url,
-      [pushEvent(proxy.host, image.repository, image.digest, image.tag)],
-      MAX_DELIVERIES,
-    );
-    expect(deliveries.map((d) => d.status)).toEqual([503, 200]);
-    const [lost, again] = deliveries as [Delivery, Delivery];
-    expect(lost.reports.flatMap((r) => r.outcomes.map((o) => [o.status, o.errorCode]))).toEqual(
+    const { deliveries, attempts } = await signOne(image);
+    // Replaces "answered 503, and the registry's redelivery found them present": the sender is
+    // done at the first delivery, and the journal makes the second attempt.
+    expect(deliveries.map((d) => d.status)).toEqual([202]);
+    expect(attempts).toHaveLength(2);
+    const [lost, again] = attempts as [Attempt, Attempt];
+    expect(lost.report.outcomes.map((o) => [o.status, o.errorCode])).toEqual(
       Array(LOCAL_WITNESSES.length).fill(['failed', 'UNREACHABLE']),
     );
-    expect(countOutcomes([again])).toEqual({
+    expect(again.entry.attempts).toBe(1);
+    expect(countOutcomes([again.report])).toEqual({
       signed: 0,
       'already-signed': LOCAL_WITNESSES.length,
       failed: 0,

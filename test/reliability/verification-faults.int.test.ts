@@ -96,6 +96,8 @@ beforeAll(async () => {
     const deliveries = await deliverUntilAccepted(signet.url, [event], 1);
     expect(deliveries.every(isAccepted)).toBe(true);
   }
+  // Accepted pushes are signed from the journal, after the answer.
+  await signet.settle();
   expect(await auditSignatures(registry.url, signed, signet.keys)).toEqual([]);
 });
 
