@@ -1,13 +1,14 @@
 /**
  * The CDK app: `npx cdk synth` / `npx cdk deploy` (cdk.json runs this file through
- * @swc-node/register). Settings, each from CDK context (`-c name=value`) or the environment:
+ * @swc-node/register). Settings, each from CDK context (`-c signet:<name>=value`) or from the
+ * environment variable `APP_ENV.<name>` names (`functions/env.ts`; docs/aws.md lists both):
  *
- *   signet:config              SIGNET_CONFIG               configuration file (default examples/signet-aws.yaml)
- *   signet:repositories        SIGNET_REPOSITORIES         ECR repositories to cover, comma-separated
- *   signet:registryNamespaces  SIGNET_REGISTRY_NAMESPACES  registry namespaces to cover, comma-separated
- *   signet:keys                SIGNET_KEYS                 JSON: {"<witness>": {"keySpec": "RSA_3072"} | {"existingKeyArn": "..."}}
- *   signet:alarmEmail          SIGNET_ALARM_EMAIL          e-mail subscribed to the alarms
- *   signet:stackName           SIGNET_STACK_NAME           stack name (default Signet)
+ *   config              configuration file (default examples/signet-aws.yaml)
+ *   repositories        ECR repositories to cover, comma-separated
+ *   registryNamespaces  registry namespaces to cover, comma-separated
+ *   keys                JSON: {"<witness>": {"keySpec": "RSA_3072"} | {"existingKeyArn": "..."}}
+ *   alarmEmail          e-mail subscribed to the alarms
+ *   stackName           stack name (default Signet)
  *
  * Without repositories or namespaces the stack covers what the configuration's signing rules
  * cover; without keys it creates a key for every witness named `awskms:///alias/...`.
@@ -15,19 +16,22 @@
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { APP_ENV } from '../functions/env';
 import { SignetStack } from './signet-stack';
 import type { WitnessKeyProps } from './plan';
 
 const app = new App();
 
-function setting(context: string, env: string): string | undefined {
-  const value: unknown = app.node.tryGetContext(context) ?? process.env[env];
+type Setting = keyof typeof APP_ENV;
+
+function setting(name: Setting): string | undefined {
+  const value: unknown = app.node.tryGetContext(`signet:${name}`) ?? process.env[APP_ENV[name]];
   if (value === undefined || value === null) return undefined;
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-function list(context: string, env: string): string[] | undefined {
-  const value = setting(context, env);
+function list(name: Setting): string[] | undefined {
+  const value = setting(name);
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (trimmed.startsWith('[')) return (JSON.parse(trimmed) as unknown[]).map(String);
@@ -38,7 +42,7 @@ function list(context: string, env: string): string[] | undefined {
 }
 
 function keys(): Record<string, WitnessKeyProps> | undefined {
-  const value = setting('signet:keys', 'SIGNET_KEYS');
+  const value = setting('keys');
   if (value === undefined) return undefined;
   try {
     return JSON.parse(value) as Record<string, WitnessKeyProps>;
@@ -53,15 +57,15 @@ function keys(): Record<string, WitnessKeyProps> | undefined {
 }
 
 const configFile = path.resolve(
-  setting('signet:config', 'SIGNET_CONFIG') ?? path.join(__dirname, '..', 'examples', 'signet-aws.yaml'),
+  setting('config') ?? path.join(__dirname, '..', 'examples', 'signet-aws.yaml'),
 );
 
-new SignetStack(app, setting('signet:stackName', 'SIGNET_STACK_NAME') ?? 'Signet', {
+new SignetStack(app, setting('stackName') ?? 'Signet', {
   configFile,
   keys: keys(),
-  repositories: list('signet:repositories', 'SIGNET_REPOSITORIES'),
-  registryNamespaces: list('signet:registryNamespaces', 'SIGNET_REGISTRY_NAMESPACES'),
-  alarmEmail: setting('signet:alarmEmail', 'SIGNET_ALARM_EMAIL'),
+  repositories: list('repositories'),
+  registryNamespaces: list('registryNamespaces'),
+  alarmEmail: setting('alarmEmail'),
   env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
   description: 'Signet: signs ECR pushes with KMS, answers Kubernetes admission',
 });

@@ -11,7 +11,7 @@ import { Construct } from 'constructs';
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 /** The Lambda runtime of every Signet function. */
-export const SIGNET_RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
 
 /** How every function is bundled (bench/bundles.ts builds the same bundles from this). */
 export const BUNDLE_OPTIONS = {
@@ -76,7 +76,7 @@ export class SignetFunction extends Construct {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
       description: props.description,
-      runtime: SIGNET_RUNTIME,
+      runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       timeout: props.timeout,
       memorySize: props.memorySize,

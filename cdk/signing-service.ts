@@ -10,6 +10,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
+import {
+  DEFAULT_CONFIG_TTL_SECONDS,
+  failureEnvironment,
+  signEnvironment,
+  verifyEnvironment,
+} from '../functions/env';
 import { SIGNATURE_ARTIFACT_TYPES } from '../lib/cosign/signature-manifest';
 import {
   STANDARD_PARAMETER_BYTES,
@@ -66,7 +72,7 @@ export interface SigningServiceProps {
 // Lambda's own retries of a failed signing event (the maximum), and how long an event may wait.
 const SIGN_RETRY_ATTEMPTS = 2;
 const SIGN_MAX_EVENT_AGE = Duration.hours(6);
-const DEFAULT_CONFIG_TTL = Duration.seconds(60);
+const DEFAULT_CONFIG_TTL = Duration.seconds(DEFAULT_CONFIG_TTL_SECONDS);
 
 /** ECR actions that push a signature manifest and its blobs into a repository. */
 export const ECR_PUSH_ACTIONS = [
@@ -129,7 +135,7 @@ export class SigningService extends Construct {
     const plan = this.plan;
     for (const warning of plan.warnings) Validations.of(this).addWarning(warning.id, warning.message);
 
-    const ttlSeconds = String((props.configTtl ?? DEFAULT_CONFIG_TTL).toSeconds());
+    const configTtlSeconds = (props.configTtl ?? DEFAULT_CONFIG_TTL).toSeconds();
     this.configParameter = new ssm.StringParameter(this, 'Config', {
       description: `Signet configuration (${props.configFile})`,
       stringValue: plan.configText,
@@ -154,23 +160,17 @@ export class SigningService extends Construct {
       });
     this.keys = this.createKeys(plan.keys);
 
-    const common = {
-      SIGNET_CONFIG_PARAMETER: this.configParameter.parameterName,
-      SIGNET_CONFIG_TTL_SECONDS: ttlSeconds,
-      ...(props.registryHost !== undefined ? { SIGNET_ECR_REGISTRY_HOST: props.registryHost } : {}),
-    };
-
     this.failureFunction = new SignetFunction(this, 'Failure', {
       entry: 'failure',
       description:
         'Signet: keeps failed push events in the dead-letter queue and announces Image Signing Failed',
       timeout: Duration.seconds(30),
       memorySize: 256,
-      environment: {
-        SIGNET_EVENT_BUS: this.eventBus.eventBusArn,
-        SIGNET_DLQ_URL: this.deadLetterQueue.queueUrl,
-        ...(props.registryHost !== undefined ? { SIGNET_ECR_REGISTRY_HOST: props.registryHost } : {}),
-      },
+      environment: failureEnvironment({
+        eventBus: this.eventBus.eventBusArn,
+        deadLetterQueue: this.deadLetterQueue.queueUrl,
+        registryHost: props.registryHost,
+      }),
       retryAttempts: 2,
       // If this function cannot finish either, Lambda writes the sign function's invocation
       // record (whose requestPayload is the original event) to the same queue.
@@ -184,7 +184,12 @@ export class SigningService extends Construct {
       // for Lambda's own retries.
       timeout: Duration.minutes(2),
       memorySize: 512,
-      environment: { ...common, SIGNET_EVENT_BUS: this.eventBus.eventBusArn },
+      environment: signEnvironment({
+        configParameter: this.configParameter.parameterName,
+        configTtlSeconds,
+        eventBus: this.eventBus.eventBusArn,
+        registryHost: props.registryHost,
+      }),
       retryAttempts: SIGN_RETRY_ATTEMPTS,
       maxEventAge: SIGN_MAX_EVENT_AGE,
       onFailure: new destinations.LambdaDestination(this.failureFunction.function, { responseOnly: false }),
@@ -196,7 +201,11 @@ export class SigningService extends Construct {
       // The apiserver gives a webhook 10 s by default; answering later helps nobody.
       timeout: Duration.seconds(10),
       memorySize: 1024,
-      environment: { ...common, SIGNET_TOKEN_SECRET: this.tokenSecret.secretArn },
+      environment: verifyEnvironment({
+        configParameter: this.configParameter.parameterName,
+        configTtlSeconds,
+        tokenSecret: this.tokenSecret.secretArn,
+      }),
     });
     // Auth type NONE on purpose: the apiserver calls webhooks with a plain HTTPS client that
     // cannot SigV4-sign requests (AWS_IAM auth would reject every admission review). Requests

@@ -1,8 +1,8 @@
 /**
  * Signet's configuration inside Lambda. The `SigningService` construct writes the YAML file, as
  * the user wrote it, into one SSM String parameter; each function reads it at cold start and
- * looks again at most every `SIGNET_CONFIG_TTL_SECONDS` (default 60), so a `cdk deploy` that
- * changes only the configuration reaches warm functions within a minute without a cold start.
+ * looks again at most every `configTtlSeconds` (`functions/env.ts`; default 60), so a `cdk deploy`
+ * that changes only the configuration reaches warm functions within a minute without a cold start.
  *
  * The parameter is delivered verbatim (no rewriting at synth) so the text the Lambda parses is
  * the text `cdk synth` validated, and an error message's line numbers match the user's file.
@@ -12,16 +12,6 @@ import { parseConfig } from '../lib/config/load';
 import type { SignetConfig } from '../lib/config/types';
 import { ConfigError, describeError } from '../lib/core/errors';
 import type { Logger } from '../lib/core/logger';
-
-/** Environment variables the construct sets on every Signet function. */
-export const CONFIG_ENV = {
-  /** Name of the SSM String parameter holding the YAML configuration. */
-  parameter: 'SIGNET_CONFIG_PARAMETER',
-  /** Seconds between checks for a new parameter version (default 60; 0 checks on every event). */
-  ttlSeconds: 'SIGNET_CONFIG_TTL_SECONDS',
-} as const;
-
-export const DEFAULT_CONFIG_TTL_SECONDS = 60;
 
 /** A configuration and whatever a function built from it (a `Signet`, a verifier). */
 export interface Loaded<T> {
@@ -45,13 +35,18 @@ export interface ParameterConfigOptions<T> {
   readonly now?: () => number;
 }
 
+/** Where a handler gets its configuration and what it built from it (a `ParameterConfig` when deployed). */
+export interface ConfigSource<T> {
+  get(): Promise<Loaded<T>>;
+}
+
 /**
  * The configuration of one Lambda execution environment, cached with a TTL. The first load must
  * succeed (its error is thrown, so the event is retried); a later refresh that fails (SSM
  * unreachable, or a parameter edited by hand into an invalid file) keeps the last good
  * configuration and logs the problem, because signing with the deployed rules beats not signing.
  */
-export class ParameterConfig<T> {
+export class ParameterConfig<T> implements ConfigSource<T> {
   private current: Loaded<T> | undefined;
   private checkedAt = Number.NEGATIVE_INFINITY;
   private pending: Promise<Loaded<T>> | undefined;
@@ -134,30 +129,4 @@ export class ParameterConfig<T> {
     }
     return { text, version: out.Parameter?.Version };
   }
-}
-
-/** The TTL from the environment: a non-negative number of seconds, else the default. */
-export function configTtlSeconds(env: NodeJS.ProcessEnv): number {
-  const raw = env[CONFIG_ENV.ttlSeconds];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_CONFIG_TTL_SECONDS;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `${CONFIG_ENV.ttlSeconds} must be a number of seconds (0 or more), got ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
-}
-
-/** A required environment variable; a missing one is a deployment mistake, named in the error. */
-export function requireEnv(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (value === undefined || value.trim() === '') {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `environment variable ${name} is not set (the SigningService construct sets it)`,
-    );
-  }
-  return value.trim();
 }

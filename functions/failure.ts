@@ -18,8 +18,16 @@ import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describeError } from '../lib/core/errors';
 import { DLQ_ATTRIBUTES, isInvocationRecord, type InvocationRecord } from '../lib/events/dead-letter';
 import { parseEcrEvent } from '../lib/events/ecr';
-import { requireEnv } from './config';
-import { DETAIL_TYPES, FUNCTION_ENV, createLogger, createMetrics, putSignetEvents } from './runtime';
+import { readFailureEnv, type FailureFunctionEnv } from './env';
+import {
+  DETAIL_TYPES,
+  createLogger,
+  createMetrics,
+  handlerFromEnvironment,
+  putSignetEvents,
+  type LambdaHandler,
+  type Observability,
+} from './runtime';
 
 /** The detail of an `Image Signing Failed` event (source `signet`). */
 export interface ImageSigningFailedDetail {
@@ -39,29 +47,64 @@ export interface ImageSigningFailedDetail {
   readonly eventId: string | null;
 }
 
-const env = process.env;
-const logger = createLogger();
-const metrics = createMetrics();
-const eventBridge = new EventBridgeClient({});
-const sqs = new SQSClient({});
-const busName = requireEnv(env, FUNCTION_ENV.eventBus);
-const queueUrl = requireEnv(env, FUNCTION_ENV.deadLetterQueue);
-const registryHost = env[FUNCTION_ENV.registryHost]?.trim() || undefined;
+/** What the failure handler runs on; `failureDependencies` builds the deployed function's. */
+export interface FailureDeps extends Observability {
+  /** Keeps the original event in the dead-letter queue. */
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly deadLetterQueue: string;
+  /** Receives the `Image Signing Failed` event. */
+  readonly eventBridge: Pick<EventBridgeClient, 'send'>;
+  readonly eventBus: string;
+  /** The sign function's registry host, written into the event instead of the ECR host. */
+  readonly registryHost: string | undefined;
+}
+
+/** Clients and observability to build `FailureDeps` with instead of the deployed function's. */
+export interface FailureOverrides extends Partial<Observability> {
+  readonly sqs?: Pick<SQSClient, 'send'>;
+  readonly eventBridge?: Pick<EventBridgeClient, 'send'>;
+}
+
+/** The deployed function's dependencies: AWS clients created once per execution environment. */
+export function failureDependencies(env: FailureFunctionEnv, overrides: FailureOverrides = {}): FailureDeps {
+  return {
+    logger: overrides.logger ?? createLogger(),
+    metrics: overrides.metrics ?? createMetrics(),
+    sqs: overrides.sqs ?? new SQSClient({}),
+    deadLetterQueue: env.deadLetterQueue,
+    eventBridge: overrides.eventBridge ?? new EventBridgeClient({}),
+    eventBus: env.eventBus,
+    registryHost: env.registryHost,
+  };
+}
+
+/** The failure handler: middy with Powertools' context injection and EMF metrics around it. */
+export function makeFailureHandler(deps: FailureDeps): LambdaHandler<unknown, ImageSigningFailedDetail> {
+  const { logger, metrics } = deps;
+  return middy((record: unknown) => onSigningFailure(deps, record))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .use({
+      onError: (request) => {
+        logger.error('failure handling failed', { cause: describeError(request.error) });
+      },
+    });
+}
 
 // SQS message attribute values are limited in size along with the whole message; the full error
 // is in the sign function's logs under `requestId`.
 const MAX_ATTRIBUTE_CHARS = 1024;
 
-async function onSigningFailure(record: unknown): Promise<ImageSigningFailedDetail> {
+async function onSigningFailure(deps: FailureDeps, record: unknown): Promise<ImageSigningFailedDetail> {
   if (!isInvocationRecord(record)) {
     // Not from Lambda's destination machinery: nothing to keep, nothing to announce. Throwing
     // would only retry it into the dead-letter queue, which is where such a mistake belongs.
     throw new TypeError('expected a Lambda asynchronous invocation record (requestContext, requestPayload)');
   }
-  const detail = failureDetail(record);
-  await sqs.send(
+  const detail = failureDetail(record, deps.registryHost);
+  await deps.sqs.send(
     new SendMessageCommand({
-      QueueUrl: queueUrl,
+      QueueUrl: deps.deadLetterQueue,
       MessageBody: JSON.stringify(record.requestPayload),
       MessageAttributes: {
         [DLQ_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: detail.error.type },
@@ -75,13 +118,13 @@ async function onSigningFailure(record: unknown): Promise<ImageSigningFailedDeta
       },
     }),
   );
-  await putSignetEvents(eventBridge, busName, DETAIL_TYPES.signingFailed, [detail]);
-  metrics.addMetric('SigningGaveUp', MetricUnit.Count, 1);
-  logger.error('image signing failed for good', { ...detail });
+  await putSignetEvents(deps.eventBridge, deps.eventBus, DETAIL_TYPES.signingFailed, [detail]);
+  deps.metrics.addMetric('SigningGaveUp', MetricUnit.Count, 1);
+  deps.logger.error('image signing failed for good', { ...detail });
   return detail;
 }
 
-function failureDetail(record: InvocationRecord): ImageSigningFailedDetail {
+function failureDetail(record: InvocationRecord, registryHost: string | undefined): ImageSigningFailedDetail {
   const payload = record.requestPayload as { id?: unknown } | null;
   let push: { registry: string; repository: string; digest: string; tag: string | undefined } | undefined;
   try {
@@ -109,12 +152,7 @@ function failureDetail(record: InvocationRecord): ImageSigningFailedDetail {
   };
 }
 
-/** The Lambda entry point. */
-export const handler = middy(onSigningFailure)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .use({
-    onError: (request) => {
-      logger.error('failure handling failed', { cause: describeError(request.error) });
-    },
-  });
+/** The Lambda entry point, built from the environment at cold start. */
+export const handler = handlerFromEnvironment(() =>
+  makeFailureHandler(failureDependencies(readFailureEnv(process.env))),
+);

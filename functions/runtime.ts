@@ -1,8 +1,10 @@
 /**
- * What every Signet Lambda shares: the Powertools logger and metrics (one service name, one
- * namespace), the adapter that lets `lib/` log through Powertools, and publishing Signet's own
- * events to the configured EventBridge bus.
+ * What every Signet Lambda shares: the handler type the factories return, building the
+ * module-level handler from the environment, the Powertools logger and metrics (one service
+ * name, one namespace), the adapter that lets `lib/` log through Powertools, and publishing
+ * Signet's own events to the configured EventBridge bus.
  */
+import type { Context } from 'aws-lambda';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
@@ -19,28 +21,37 @@ export const METRICS_NAMESPACE = 'Signet';
 /** `source` of the events Signet puts on the bus. */
 export const EVENT_SOURCE = 'signet';
 
-/** Environment variables the construct sets besides the configuration ones. */
-export const FUNCTION_ENV = {
-  /** Name or ARN of the event bus that receives `Image Signed` / `Image Signing Failed`. */
-  eventBus: 'SIGNET_EVENT_BUS',
-  /** URL of the dead-letter queue (failure function). */
-  deadLetterQueue: 'SIGNET_DLQ_URL',
-  /**
-   * Registry host used for ECR pushes instead of `<account>.dkr.ecr.<region>.amazonaws.com`:
-   * for clusters that pull through another name of the same registry (the dual-stack
-   * `<account>.dkr-ecr.<region>.on.aws`), or a local stand-in registry in tests. The payload's
-   * `docker-reference` names this host.
-   */
-  registryHost: 'SIGNET_ECR_REGISTRY_HOST',
-  /** ARN or name of the Secrets Manager secret holding the verify endpoint's bearer token. */
-  tokenSecret: 'SIGNET_TOKEN_SECRET',
-} as const;
-
 /** The detail types Signet puts on the bus. */
 export const DETAIL_TYPES = {
   signed: 'Image Signed',
   signingFailed: 'Image Signing Failed',
 } as const;
+
+/** A Lambda entry point as Signet's factories build it (middy's handler) and as tests call it. */
+export type LambdaHandler<Event, Result> = (event: Event, context: Context) => Promise<Result>;
+
+/** What every handler logs and measures with; the factories take them as dependencies. */
+export interface Observability {
+  readonly logger: PowertoolsLogger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * The module-level `handler` of a function: `build` runs once, at cold start, and reads the
+ * environment. When it throws (a variable the construct sets is missing: a deployment mistake),
+ * every invocation rejects with that error, which the Lambda runtime logs and the caller's retry
+ * policy handles like any failure. Importing a function's module therefore never throws, so a
+ * test can import its factory without setting `process.env` first.
+ */
+export function handlerFromEnvironment<Event, Result>(
+  build: () => LambdaHandler<Event, Result>,
+): LambdaHandler<Event, Result> {
+  try {
+    return build();
+  } catch (error) {
+    return () => Promise.reject(error);
+  }
+}
 
 export const createLogger = (): PowertoolsLogger => new PowertoolsLogger({ serviceName: SERVICE_NAME });
 

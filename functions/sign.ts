@@ -25,14 +25,17 @@ import { parseEcrEvent } from '../lib/events/ecr';
 import type { NormalizedEvents } from '../lib/events/types';
 import { createSignet, type Signet } from '../lib/signet';
 import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
-import { CONFIG_ENV, ParameterConfig, configTtlSeconds, requireEnv } from './config';
+import { ParameterConfig, type ConfigSource } from './config';
+import { readSignEnv, type SignFunctionEnv } from './env';
 import {
   DETAIL_TYPES,
-  FUNCTION_ENV,
   createLogger,
   createMetrics,
+  handlerFromEnvironment,
   libLogger,
   putSignetEvents,
+  type LambdaHandler,
+  type Observability,
 } from './runtime';
 
 /** The detail of an `Image Signed` event (source `signet`). */
@@ -65,31 +68,77 @@ export class SigningFailedError extends Error {
   override readonly name = 'SigningFailedError';
 }
 
-const env = process.env;
-const logger = createLogger();
-const metrics = createMetrics();
-// AWS clients and the configuration live as long as the execution environment.
-const eventBridge = new EventBridgeClient({});
-const busName = requireEnv(env, FUNCTION_ENV.eventBus);
-const registryHost = env[FUNCTION_ENV.registryHost]?.trim() || undefined;
-const signetLogger = libLogger(logger);
-const configuration = new ParameterConfig<Signet>({
-  parameterName: requireEnv(env, CONFIG_ENV.parameter),
-  ttlSeconds: configTtlSeconds(env),
-  ssm: new SSMClient({}),
-  baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
-  logger: signetLogger,
-  build: (config) => {
-    const { config: runnable, unusable } = kmsSigningOnly(config);
-    for (const rule of unusable) logger.warn('signing rule skipped in Lambda', { ...rule });
-    return createSignet(runnable, { logger: signetLogger });
-  },
-});
-// Start reading the configuration during init, when Lambda gives the function a full CPU; a
-// failure here is not fatal: the first event reads it again and reports the error.
-configuration.get().catch(() => undefined);
+/** An EventBridge event as the push rule delivers it (`ECR Image Action`, validated by the handler). */
+export type SignEvent = EventBridgeEvent<string, unknown>;
 
-async function signPush(event: EventBridgeEvent<string, unknown>): Promise<SignResult> {
+/** What the sign handler runs on; `signDependencies` builds the deployed function's. */
+export interface SignDeps extends Observability {
+  /** Receives the `Image Signed` events. */
+  readonly eventBridge: Pick<EventBridgeClient, 'send'>;
+  readonly eventBus: string;
+  /** Written instead of each push's ECR host (`FUNCTION_ENV.registryHost`). */
+  readonly registryHost: string | undefined;
+  /** The configuration and the `Signet` built from it. */
+  readonly configuration: ConfigSource<Signet>;
+}
+
+/** Clients and observability to build `SignDeps` with instead of the deployed function's. */
+export interface SignOverrides extends Partial<Observability> {
+  readonly ssm?: Pick<SSMClient, 'send'>;
+  readonly eventBridge?: Pick<EventBridgeClient, 'send'>;
+}
+
+/**
+ * The deployed function's dependencies: AWS clients created once per execution environment, the
+ * configuration read from the SSM parameter with the rules Lambda can run (KMS witnesses only).
+ */
+export function signDependencies(env: SignFunctionEnv, overrides: SignOverrides = {}): SignDeps {
+  const logger = overrides.logger ?? createLogger();
+  const signetLogger = libLogger(logger);
+  return {
+    logger,
+    metrics: overrides.metrics ?? createMetrics(),
+    eventBridge: overrides.eventBridge ?? new EventBridgeClient({}),
+    eventBus: env.eventBus,
+    registryHost: env.registryHost,
+    configuration: new ParameterConfig<Signet>({
+      parameterName: env.configParameter,
+      ttlSeconds: env.configTtlSeconds,
+      ssm: overrides.ssm ?? new SSMClient({}),
+      baseDir: env.baseDir,
+      logger: signetLogger,
+      build: (config) => {
+        const { config: runnable, unusable } = kmsSigningOnly(config);
+        for (const rule of unusable) logger.warn('signing rule skipped in Lambda', { ...rule });
+        return createSignet(runnable, { logger: signetLogger });
+      },
+    }),
+  };
+}
+
+/** The sign handler: middy with Powertools' context injection and EMF metrics around `signPush`. */
+export function makeSignHandler(deps: SignDeps): LambdaHandler<SignEvent, SignResult> {
+  const { logger, metrics } = deps;
+  // Start reading the configuration now (cold start, when Lambda gives the function a full CPU);
+  // a failure is not fatal here: the first event reads it again and reports the error.
+  deps.configuration.get().catch(() => undefined);
+  return middy((event: SignEvent) => signPush(deps, event))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use({
+      onError: (request) => {
+        // Logged once here with the event id; the throw stands, so Lambda retries the event.
+        logger.error('sign invocation failed', {
+          eventId: (request.event as { id?: string } | undefined)?.id,
+          cause: describeError(request.error),
+          errorType: request.error?.name,
+        });
+      },
+    });
+}
+
+async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
+  const { logger, metrics, registryHost } = deps;
   let normalized: NormalizedEvents;
   try {
     normalized = parseEcrEvent(event);
@@ -104,13 +153,13 @@ async function signPush(event: EventBridgeEvent<string, unknown>): Promise<SignR
     logger.info('event ignored', { field: ignored.field, reason: ignored.reason, eventId: event.id });
     metrics.addMetric('Skipped', MetricUnit.Count, 1);
   }
-  const { value: signet } = await configuration.get();
+  const { value: signet } = await deps.configuration.get();
   const reports: SigningReport[] = [];
   for (const push of normalized.events) {
     const report = await signet.pipeline.handlePush(
       registryHost === undefined ? push : { ...push, registry: registryHost },
     );
-    recordMetrics(report);
+    recordMetrics(metrics, report);
     reports.push(report);
   }
 
@@ -119,14 +168,14 @@ async function signPush(event: EventBridgeEvent<string, unknown>): Promise<SignR
   const signed = reports.flatMap((report) =>
     report.outcomes.filter((o) => o.status !== 'failed').map((o) => signedDetail(report, o)),
   );
-  await putSignetEvents(eventBridge, busName, DETAIL_TYPES.signed, signed);
+  await putSignetEvents(deps.eventBridge, deps.eventBus, DETAIL_TYPES.signed, signed);
 
   const failed = reports.filter(reportFailed);
   if (failed.length > 0) throw new SigningFailedError(failed.map(describeFailure).join('; '));
   return { reports, ignored: normalized.ignored };
 }
 
-function recordMetrics(report: SigningReport): void {
+function recordMetrics(metrics: SignDeps['metrics'], report: SigningReport): void {
   if (report.skipped !== undefined) {
     metrics.addMetric('Skipped', MetricUnit.Count, 1);
     return;
@@ -163,17 +212,7 @@ function describeFailure(report: SigningReport): string {
   return `signing ${report.image} failed: ${failures.join(', ')}`;
 }
 
-/** The Lambda entry point. */
-export const handler = middy(signPush)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
-  .use({
-    onError: (request) => {
-      // Logged once here with the event id; the throw stands, so Lambda retries the event.
-      logger.error('sign invocation failed', {
-        eventId: (request.event as { id?: string } | undefined)?.id,
-        cause: describeError(request.error),
-        errorType: request.error?.name,
-      });
-    },
-  });
+/** The Lambda entry point, built from the environment at cold start. */
+export const handler = handlerFromEnvironment(() =>
+  makeSignHandler(signDependencies(readSignEnv(process.env))),
+);

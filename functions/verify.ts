@@ -19,76 +19,144 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AdmissionController } from '../lib/admission/controller';
 import { ConfigError, describeError } from '../lib/core/errors';
+import type { Logger } from '../lib/core/logger';
 import { secretDigest, type SecretDigest } from '../lib/http/auth';
 import { handleRequest, type HttpResponse, type VerificationSurface } from '../lib/http/surface';
 import { createSignet } from '../lib/signet';
-import { CONFIG_ENV, ParameterConfig, configTtlSeconds, requireEnv } from './config';
-import { FUNCTION_ENV, createLogger, createMetrics, libLogger } from './runtime';
-
-const env = process.env;
-const logger = createLogger();
-const metrics = createMetrics();
-const signetLogger = libLogger(logger);
-const secrets = new SecretsManagerClient({});
-const tokenSecret = requireEnv(env, FUNCTION_ENV.tokenSecret);
+import { ParameterConfig, type ConfigSource } from './config';
+import { readVerifyEnv, type VerifyFunctionEnv } from './env';
+import {
+  createLogger,
+  createMetrics,
+  handlerFromEnvironment,
+  libLogger,
+  type LambdaHandler,
+  type Observability,
+} from './runtime';
 
 /** What a configuration builds: the verifier and controller, and the body limit. */
-interface Verification {
+export interface Verification {
   readonly surface: Omit<VerificationSurface, 'access'>;
   readonly maxBodyBytes: number;
 }
 
-const configuration = new ParameterConfig<Verification>({
-  parameterName: requireEnv(env, CONFIG_ENV.parameter),
-  ttlSeconds: configTtlSeconds(env),
-  ssm: new SSMClient({}),
-  baseDir: env['LAMBDA_TASK_ROOT'] ?? process.cwd(),
-  logger: signetLogger,
-  build: (config) => {
-    const { verifier } = createSignet(config, { logger: signetLogger });
-    return {
-      surface: { verifier, controller: new AdmissionController({ verifier, logger: signetLogger }) },
-      maxBodyBytes: config.server.maxBodyBytes,
-    };
-  },
-});
+/** The verify endpoint's token, as `lib/http` compares it (a digest, never the token itself). */
+export interface TokenSource {
+  get(): Promise<SecretDigest>;
+}
 
-// The token is read once per execution environment: rotating it means updating the secret and
-// the webhook configurations, then letting environments recycle (or redeploying).
-let token: Promise<SecretDigest> | undefined;
-function expectedToken(): Promise<SecretDigest> {
-  token ??= (async () => {
+/** What the verify handler runs on; `verifyDependencies` builds the deployed function's. */
+export interface VerifyDeps extends Observability {
+  /** The configuration and the verifier built from it. */
+  readonly configuration: ConfigSource<Verification>;
+  readonly token: TokenSource;
+}
+
+/** Clients and observability to build `VerifyDeps` with instead of the deployed function's. */
+export interface VerifyOverrides extends Partial<Observability> {
+  readonly ssm?: Pick<SSMClient, 'send'>;
+  readonly secretsManager?: Pick<SecretsManagerClient, 'send'>;
+}
+
+/**
+ * The deployed function's dependencies: AWS clients created once per execution environment, the
+ * configuration read from the SSM parameter, the token from the Secrets Manager secret.
+ */
+export function verifyDependencies(env: VerifyFunctionEnv, overrides: VerifyOverrides = {}): VerifyDeps {
+  const logger = overrides.logger ?? createLogger();
+  const signetLogger = libLogger(logger);
+  return {
+    logger,
+    metrics: overrides.metrics ?? createMetrics(),
+    configuration: new ParameterConfig<Verification>({
+      parameterName: env.configParameter,
+      ttlSeconds: env.configTtlSeconds,
+      ssm: overrides.ssm ?? new SSMClient({}),
+      baseDir: env.baseDir,
+      logger: signetLogger,
+      build: (config) => {
+        const { verifier } = createSignet(config, { logger: signetLogger });
+        return {
+          surface: { verifier, controller: new AdmissionController({ verifier, logger: signetLogger }) },
+          maxBodyBytes: config.server.maxBodyBytes,
+        };
+      },
+    }),
+    token: secretToken(overrides.secretsManager ?? new SecretsManagerClient({}), env.tokenSecret),
+  };
+}
+
+/**
+ * The token held by a Secrets Manager string secret, read once per execution environment (a failed
+ * read is tried again on the next request): rotating it means updating the secret and the webhook
+ * configurations, then letting environments recycle (or redeploying).
+ */
+export function secretToken(secrets: Pick<SecretsManagerClient, 'send'>, secretId: string): TokenSource {
+  let token: Promise<SecretDigest> | undefined;
+  const read = async (): Promise<SecretDigest> => {
     let value: string | undefined;
     try {
-      value = (await secrets.send(new GetSecretValueCommand({ SecretId: tokenSecret }))).SecretString;
+      value = (await secrets.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString;
     } catch (error) {
       throw new ConfigError(
         'CONFIG_UNREADABLE',
-        `cannot read the verify token secret ${tokenSecret}: ${describeError(error)}`,
+        `cannot read the verify token secret ${secretId}: ${describeError(error)}`,
         { cause: error },
       );
     }
     if (value === undefined || value.trim() === '') {
-      throw new ConfigError('CONFIG_INVALID', `the verify token secret ${tokenSecret} is empty`);
+      throw new ConfigError('CONFIG_INVALID', `the verify token secret ${secretId} is empty`);
     }
     return secretDigest(value.trim());
-  })().catch((error: unknown) => {
-    token = undefined;
-    throw error;
-  });
-  return token;
+  };
+  return {
+    get: () =>
+      (token ??= read().catch((error: unknown) => {
+        token = undefined;
+        throw error;
+      })),
+  };
 }
-// Read config and token during init, when Lambda gives the function a full CPU.
-configuration.get().catch(() => undefined);
-expectedToken().catch(() => undefined);
+
+/** The verify handler: middy with Powertools' context injection and EMF metrics around `route`. */
+export function makeVerifyHandler(
+  deps: VerifyDeps,
+): LambdaHandler<LambdaFunctionURLEvent, LambdaFunctionURLResult> {
+  const { logger, metrics } = deps;
+  // Read configuration and token now (cold start, when Lambda gives the function a full CPU);
+  // a failure is not fatal here: the first request reads them again and reports the error.
+  deps.configuration.get().catch(() => undefined);
+  deps.token.get().catch(() => undefined);
+  const signetLogger = libLogger(logger);
+  return middy((event: LambdaFunctionURLEvent) => route(deps, signetLogger, event))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use({
+      // The token or the configuration could not be read: fail closed with the same error body.
+      onError: (request) => {
+        logger.error('verify request failed', { cause: describeError(request.error) });
+        metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
+        const code = (request.error as { code?: string } | null)?.code ?? 'INTERNAL';
+        request.response = {
+          statusCode: 500,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ error: { code, message: describeError(request.error) } }),
+        };
+      },
+    });
+}
 
 /** A Function URL event in, `lib/http`'s answer out: the same surface as `signet serve`. */
-async function route(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLResult> {
+async function route(
+  deps: VerifyDeps,
+  logger: Logger,
+  event: LambdaFunctionURLEvent,
+): Promise<LambdaFunctionURLResult> {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
   const raw = event.body ?? '';
   const started = performance.now();
-  const [access, { value: verification }] = await Promise.all([expectedToken(), configuration.get()]);
+  const [access, { value: verification }] = await Promise.all([deps.token.get(), deps.configuration.get()]);
   const response = await handleRequest(
     {
       method: event.requestContext.http.method,
@@ -97,7 +165,7 @@ async function route(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLRe
       body: { $case: 'bytes', bytes: Buffer.from(raw, event.isBase64Encoded ? 'base64' : 'utf8') },
     },
     {
-      logger: signetLogger,
+      logger,
       maxBodyBytes: verification.maxBodyBytes,
       verification: {
         ...verification.surface,
@@ -105,7 +173,7 @@ async function route(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLRe
       },
     },
   );
-  record(response, performance.now() - started);
+  record(deps.metrics, response, performance.now() - started);
   return {
     statusCode: response.status,
     headers: { 'content-type': 'application/json', ...response.headers },
@@ -113,7 +181,7 @@ async function route(event: LambdaFunctionURLEvent): Promise<LambdaFunctionURLRe
   };
 }
 
-function record(response: HttpResponse, ms: number): void {
+function record(metrics: VerifyDeps['metrics'], response: HttpResponse, ms: number): void {
   const review = response.body as { response?: { allowed?: unknown } } | undefined;
   if (response.status === 200 && typeof review?.response?.allowed === 'boolean') {
     metrics.addMetric('AdmissionLatency', MetricUnit.Milliseconds, ms);
@@ -125,20 +193,7 @@ function record(response: HttpResponse, ms: number): void {
   }
 }
 
-/** The Lambda entry point. */
-export const handler = middy(route)
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics, { captureColdStartMetric: true }))
-  .use({
-    // The token or the configuration could not be read: fail closed with the same error body.
-    onError: (request) => {
-      logger.error('verify request failed', { cause: describeError(request.error) });
-      metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
-      const code = (request.error as { code?: string } | null)?.code ?? 'INTERNAL';
-      request.response = {
-        statusCode: 500,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ error: { code, message: describeError(request.error) } }),
-      };
-    },
-  });
+/** The Lambda entry point, built from the environment at cold start. */
+export const handler = handlerFromEnvironment(() =>
+  makeVerifyHandler(verifyDependencies(readVerifyEnv(process.env))),
+);

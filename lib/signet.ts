@@ -5,7 +5,6 @@ import { KeyRing } from './keys/keyring';
 import { RegistryClients } from './registry/clients';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
 import { SigningPipeline } from './signing/pipeline';
-// verification: added by the verification engineer (verifier field).
 import { ImageVerifier } from './verification/verifier';
 
 /** Knobs the edges (local service, Lambdas, tests, benchmarks) may turn. */

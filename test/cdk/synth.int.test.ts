@@ -1,16 +1,23 @@
 /**
- * `npx cdk synth` from the CLI, the way a user runs it: the app from cdk.json, the example
- * configuration, real esbuild bundles, cdk-nag. Docker is made unusable (CDK_DOCKER points
- * nowhere), so a passing synth proves bundling is local.
+ * `npx cdk synth` from the CLI, the way a user runs it: the app from cdk.json, its settings from
+ * the environment (`APP_ENV`), real esbuild bundles, cdk-nag. Docker is made unusable (CDK_DOCKER
+ * points nowhere), so a passing synth proves bundling is local.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { APP_ENV } from '../../functions/env';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
+// A configuration with a local-key rule next to the KMS ones, and the keys it needs.
+const CONFIG = path.join(__dirname, 'fixtures', 'aws.yaml');
+const KEYS = {
+  release: { keySpec: 'ECC_NIST_P256' },
+  archive: { existingKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456' },
+};
 
 let out: string;
 
@@ -23,17 +30,23 @@ afterAll(async () => {
 });
 
 describe('cdk synth from the CLI', () => {
-  it('synthesizes the example stack with local bundles and no cdk-nag errors', async () => {
+  it('synthesizes the stack with local bundles and no cdk-nag errors', async () => {
     const { stderr } = await run(
       path.join(ROOT, 'node_modules', '.bin', 'cdk'),
       ['synth', '--quiet', '--no-notices', '-o', out],
       {
         cwd: ROOT,
-        env: { ...process.env, CDK_DOCKER: path.join(out, 'no-docker-here'), CDK_DISABLE_VERSION_CHECK: '1' },
+        env: {
+          ...process.env,
+          [APP_ENV.config]: CONFIG,
+          [APP_ENV.keys]: JSON.stringify(KEYS),
+          CDK_DOCKER: path.join(out, 'no-docker-here'),
+          CDK_DISABLE_VERSION_CHECK: '1',
+        },
         timeout: 120_000,
       },
     );
-    // The example's local-key rules are warnings, not errors.
+    // A local-key rule is a warning (Lambda cannot sign with it), not an error.
     expect(stderr).toContain('signet:local-key-rule');
     expect(stderr).not.toMatch(/\bERROR\b/);
 

@@ -4,7 +4,7 @@
  * The SSM client here is a stand-in that answers GetParameter from memory (no network).
  */
 import type { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { ParameterConfig, configTtlSeconds } from '../../functions/config';
+import { ParameterConfig } from '../../functions/config';
 import { ConfigError } from '../../lib/core/errors';
 import { silentLogger } from '../../lib/core/logger';
 
@@ -139,24 +139,5 @@ describe('ParameterConfig', () => {
     await config.get();
     await config.get();
     expect(store.reads).toBe(2);
-  });
-});
-
-describe('configTtlSeconds', () => {
-  it('defaults to 60 and reads whole or fractional seconds', () => {
-    expect(configTtlSeconds({})).toBe(60);
-    expect(configTtlSeconds({ SIGNET_CONFIG_TTL_SECONDS: '5' })).toBe(5);
-    expect(configTtlSeconds({ SIGNET_CONFIG_TTL_SECONDS: '0.5' })).toBe(0.5);
-  });
-
-  it('refuses a value that is not a number of seconds', () => {
-    expect(() => configTtlSeconds({ SIGNET_CONFIG_TTL_SECONDS: 'soon' })).toThrowWithCode(
-      ConfigError,
-      'CONFIG_INVALID',
-    );
-    expect(() => configTtlSeconds({ SIGNET_CONFIG_TTL_SECONDS: '-1' })).toThrowWithCode(
-      ConfigError,
-      'CONFIG_INVALID',
-    );
   });
 });

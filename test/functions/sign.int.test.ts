@@ -1,18 +1,41 @@
 /**
- * The real middy-wrapped sign and failure handlers, invoked the way Lambda invokes them, against
- * real servers: the CNCF distribution registry (images pushed with skopeo), a local KMS behind
- * the AWS SDK (awskms://127.0.0.1:<port>/<key id>), and local SSM, EventBridge and SQS endpoints
- * reached through the SDK's AWS_ENDPOINT_URL_<SERVICE> variables. Signatures are checked with
- * plain fetch + node:crypto, never with Signet's own verification code.
+ * The real middy-wrapped sign and failure handlers, built by their factories and invoked the way
+ * Lambda invokes them, against real servers: the CNCF distribution registry (images pushed with
+ * skopeo), a local KMS behind the AWS SDK (awskms://127.0.0.1:<port>/<key id>), and local SSM,
+ * EventBridge and SQS endpoints that the handlers' SDK clients are pointed at. The environment
+ * the handlers read is the typed one of `functions/env.ts`, exactly as the construct writes it.
+ * Signatures are checked with plain fetch + node:crypto, never with Signet's own verification code.
  */
 import { createHash, randomUUID, verify } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Context, EventBridgeEvent } from 'aws-lambda';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { failureDependencies, makeFailureHandler } from '../../functions/failure';
+import { readFailureEnv, readSignEnv, failureEnvironment, signEnvironment } from '../../functions/env';
+import type { LambdaHandler } from '../../functions/runtime';
+import {
+  SigningFailedError,
+  makeSignHandler,
+  signDependencies,
+  type SignEvent,
+  type SignResult,
+} from '../../functions/sign';
 import { startEventBridgeEndpoint, type EventBridgeEndpoint } from '../support/eventbridge-endpoint';
 import { startKmsEndpoint, type CreatedKmsKey, type KmsEndpoint } from '../support/kms-endpoint';
 import { makeImage, skopeoCopy } from '../support/images';
+import {
+  captureOutput,
+  lambdaContext,
+  localClientConfig,
+  logEntries,
+  metricSum as metric,
+  useLambdaEnv,
+  type Invocation,
+} from '../support/lambda-harness';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 import { startSqsEndpoint, type SqsEndpoint } from '../support/sqs-endpoint';
 import { startSsmEndpoint, type SsmEndpoint } from '../support/ssm-endpoint';
@@ -31,13 +54,15 @@ let bus: EventBridgeEndpoint;
 let sqs: SqsEndpoint;
 let key: CreatedKmsKey;
 let brokenKey: CreatedKmsKey;
-let sign: typeof import('../../functions/sign');
-let failure: typeof import('../../functions/failure');
-const savedEnv = { ...process.env };
+let clients: { ssm: SSMClient; eventBridge: EventBridgeClient; sqs: SQSClient };
+let signHandler: LambdaHandler<SignEvent, SignResult>;
+let failureHandler: ReturnType<typeof makeFailureHandler>;
+
+useLambdaEnv();
 // Everything the handlers write (Powertools JSON logs, warnings and errors on stderr, EMF
 // metrics on stdout), from cold start on.
-const written: string[] = [];
-let spies: jest.SpyInstance[] = [];
+const output = captureOutput();
+const invoke = <T>(run: () => Promise<T>): Promise<Invocation<T>> => output.invoke(run);
 
 function configYaml(): string {
   const endpoint = kms.url.replace('http://', '');
@@ -81,86 +106,38 @@ beforeAll(async () => {
   key = kms.createKey('ECC_NIST_P256');
   brokenKey = kms.createKey('ECC_NIST_P256', { state: 'Disabled' });
   ssm.put(PARAMETER, configYaml());
-  Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDSIGNETTEST',
-    AWS_SECRET_ACCESS_KEY: 'signet-test-secret',
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
-    AWS_ENDPOINT_URL_SQS: sqs.url,
-    SIGNET_CONFIG_PARAMETER: PARAMETER,
-    SIGNET_EVENT_BUS: BUS,
-    SIGNET_DLQ_URL: sqs.queueUrl('signet-dead-letters'),
-    // ECR events name <account>.dkr.ecr.<region>.amazonaws.com; here the registry stands in for it.
-    SIGNET_ECR_REGISTRY_HOST: registry.host,
-    POWERTOOLS_LOG_LEVEL: 'INFO',
+  clients = {
+    ssm: new SSMClient(localClientConfig(ssm.url)),
+    eventBridge: new EventBridgeClient(localClientConfig(bus.url)),
+    sqs: new SQSClient(localClientConfig(sqs.url)),
+  };
+  // The environment as the construct writes it, read back as the deployed functions read it.
+  // ECR events name <account>.dkr.ecr.<region>.amazonaws.com; here the registry stands in for it.
+  const signEnv = readSignEnv({
+    ...signEnvironment({
+      configParameter: PARAMETER,
+      configTtlSeconds: 60,
+      eventBus: BUS,
+      registryHost: registry.host,
+    }),
+    LAMBDA_TASK_ROOT: dir,
   });
-  spies = [process.stdout, process.stderr].map((stream) =>
-    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
+  const failureEnv = readFailureEnv(
+    failureEnvironment({
+      eventBus: BUS,
+      deadLetterQueue: sqs.queueUrl('signet-dead-letters'),
+      registryHost: registry.host,
     }),
   );
-  sign = await import('../../functions/sign');
-  failure = await import('../../functions/failure');
+  signHandler = makeSignHandler(signDependencies(signEnv, clients));
+  failureHandler = makeFailureHandler(failureDependencies(failureEnv, clients));
 });
 
 afterAll(async () => {
-  for (const spy of spies) spy.mockRestore();
-  process.env = savedEnv;
+  for (const client of Object.values(clients ?? {})) client.destroy();
   await Promise.all([registry?.stop(), kms?.close(), ssm?.close(), bus?.close(), sqs?.close()]);
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A Lambda context as the runtime passes it. */
-function lambdaContext(name: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:111122223333:function:${name}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${name}`,
-    logStreamName: '2026/01/01/[$LATEST]0123456789abcdef',
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** JSON lines written since `from` (an index into `written`). */
-function jsonLines(from = 0): Record<string, unknown>[] {
-  return written
-    .slice(from)
-    .join('')
-    .split('\n')
-    .filter((line) => line.startsWith('{"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-/** Runs one invocation; returns its result or error and the stdout JSON lines it wrote. */
-async function invoke<T>(
-  run: () => Promise<T>,
-): Promise<{ result: T | undefined; error: unknown; lines: Record<string, unknown>[] }> {
-  const from = written.length;
-  let result: T | undefined;
-  let error: unknown;
-  try {
-    result = await run();
-  } catch (err) {
-    error = err;
-  }
-  return { result, error, lines: jsonLines(from) };
-}
-
-/** The sum of an EMF metric over the captured lines. */
-function metric(lines: Record<string, unknown>[], name: string): number {
-  return lines
-    .filter((line) => line['_aws'] !== undefined && typeof line[name] === 'number')
-    .reduce((sum, line) => sum + (line[name] as number), 0);
-}
 
 /** The ECR event EventBridge delivers for a push (the documented sample, with this push in it). */
 async function ecrEvent(
@@ -209,13 +186,13 @@ async function blob(repository: string, digest: string): Promise<Buffer> {
 
 describe('when an image is pushed to a repository a KMS rule covers', () => {
   let digest: string;
-  let outcome: Awaited<ReturnType<typeof invoke>>;
+  let outcome: Invocation<SignResult>;
 
   beforeAll(async () => {
     digest = await push('team-a/app', 'v1', 'team-a');
     const event = await ecrEvent('team-a/app', digest, 'v1');
     bus.events.length = 0;
-    outcome = await invoke(() => sign.handler(event, lambdaContext('signet-sign')));
+    outcome = await invoke(() => signHandler(event, lambdaContext('signet-sign')));
   });
 
   it('writes a cosign signature that verifies with the KMS public key', async () => {
@@ -278,7 +255,7 @@ describe('when an image is pushed to a repository a KMS rule covers', () => {
       bus.events.length = 0;
       const signsBefore = kms.count('Sign');
       const again = await invoke(async () =>
-        sign.handler(await ecrEvent('team-a/app', digest, 'v1'), lambdaContext('signet-sign')),
+        signHandler(await ecrEvent('team-a/app', digest, 'v1'), lambdaContext('signet-sign')),
       );
       expect(again.error).toBeUndefined();
       expect(kms.count('Sign')).toBe(signsBefore);
@@ -300,7 +277,7 @@ describe('when the pushed image is a cosign signature', () => {
       ),
     );
     const skipped = await invoke(() =>
-      sign.handler(
+      signHandler(
         { ...event, detail: { ...event.detail, 'repository-name': 'team-a/app' } },
         lambdaContext('signet-sign'),
       ),
@@ -315,7 +292,7 @@ describe('when the pushed image is a cosign signature', () => {
 describe('when the event is not an ECR push at all', () => {
   it('returns the field at fault instead of retrying', async () => {
     const event = { ...(await ecrEvent('team-a/app', 'sha256:1234', 'v1')) };
-    const invalid = await invoke(() => sign.handler(event, lambdaContext('signet-sign')));
+    const invalid = await invoke(() => signHandler(event, lambdaContext('signet-sign')));
     expect(invalid.error).toBeUndefined();
     expect(invalid.result).toMatchObject({ invalid: { field: 'detail.image-digest' } });
     expect(metric(invalid.lines, 'InvalidEvents')).toBe(1);
@@ -325,17 +302,17 @@ describe('when the event is not an ECR push at all', () => {
 describe('when the rule key cannot sign (a disabled KMS key)', () => {
   let digest: string;
   let event: EventBridgeEvent<'ECR Image Action', Record<string, string>>;
-  let outcome: Awaited<ReturnType<typeof invoke>>;
+  let outcome: Invocation<SignResult>;
 
   beforeAll(async () => {
     digest = await push('team-b/api', 'v2', 'team-b');
     event = await ecrEvent('team-b/api', digest, 'v2');
     bus.events.length = 0;
-    outcome = await invoke(() => sign.handler(event, lambdaContext('signet-sign')));
+    outcome = await invoke(() => signHandler(event, lambdaContext('signet-sign')));
   });
 
   it('throws, so that Lambda retries the event', () => {
-    expect(outcome.error).toBeInstanceOf(sign.SigningFailedError);
+    expect(outcome.error).toBeInstanceOf(SigningFailedError);
     expect(String((outcome.error as Error).message)).toMatch(
       /rule "team-b" \(witness "broken"\): KMS_DISABLED/,
     );
@@ -344,7 +321,7 @@ describe('when the rule key cannot sign (a disabled KMS key)', () => {
 
   it('skips the rule whose witness is a local key file, and writes and announces nothing', async () => {
     // Logged once, when the configuration was loaded.
-    expect(jsonLines().filter((l) => l['message'] === 'signing rule skipped in Lambda')).toEqual([
+    expect(logEntries(output.jsonLines(), 'signing rule skipped in Lambda')).toEqual([
       expect.objectContaining({ level: 'WARN', rule: 'team-b-local', witness: 'laptop' }),
     ]);
     expect(await signatureLayers('team-b/api', digest)).toBeUndefined();
@@ -352,7 +329,7 @@ describe('when the rule key cannot sign (a disabled KMS key)', () => {
   });
 
   describe('and Lambda gives up after its retries', () => {
-    let failed: Awaited<ReturnType<typeof invoke>>;
+    let failed: Invocation<unknown>;
 
     beforeAll(async () => {
       // The invocation record Lambda hands to the on-failure destination.
@@ -372,7 +349,7 @@ describe('when the rule key cannot sign (a disabled KMS key)', () => {
       };
       bus.events.length = 0;
       sqs.messages.length = 0;
-      failed = await invoke(() => failure.handler(record, lambdaContext('signet-failure')));
+      failed = await invoke(() => failureHandler(record, lambdaContext('signet-failure')));
     });
 
     it('keeps the original EventBridge event, unchanged, in the dead-letter queue', () => {
@@ -415,10 +392,10 @@ describe('when EventBridge refuses the Image Signed event', () => {
     const event = await ecrEvent('team-a/refused', digest, 'v1');
     bus.events.length = 0;
     bus.failNext(1);
-    const first = await invoke(() => sign.handler(event, lambdaContext('signet-sign')));
+    const first = await invoke(() => signHandler(event, lambdaContext('signet-sign')));
     expect((first.error as Error | undefined)?.name).toBe('EventPublishError');
     expect(await signatureLayers('team-a/refused', digest)).toHaveLength(1);
-    const retry = await invoke(() => sign.handler(event, lambdaContext('signet-sign')));
+    const retry = await invoke(() => signHandler(event, lambdaContext('signet-sign')));
     expect(retry.error).toBeUndefined();
     expect(bus.events.map((e) => [e.Detail['repository'], e.Detail['status']])).toEqual([
       ['team-a/refused', 'already-signed'],

@@ -1,14 +1,20 @@
 /**
- * The real middy-wrapped verify handler, invoked with Lambda Function URL events (payload 2.0)
- * as the Function URL delivers them, against the real registry (an image signed through KMS by
- * Signet's pipeline), the local KMS (the witness's public key), and local SSM (configuration) and
- * Secrets Manager (token) endpoints reached through AWS_ENDPOINT_URL_<SERVICE>.
+ * The real middy-wrapped verify handler, built by its factory and invoked with Lambda Function URL
+ * events (payload 2.0) as the Function URL delivers them, against the real registry (an image
+ * signed through KMS by Signet's pipeline), the local KMS (the witness's public key), and local
+ * SSM (configuration) and Secrets Manager (token) endpoints that the handler's clients are
+ * pointed at. The environment it reads is the typed one of `functions/env.ts`.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
+import type { LambdaFunctionURLEvent, LambdaFunctionURLResult } from 'aws-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { readVerifyEnv, verifyEnvironment } from '../../functions/env';
+import type { LambdaHandler } from '../../functions/runtime';
+import { makeVerifyHandler, verifyDependencies } from '../../functions/verify';
 import { parseConfig } from '../../lib/config/load';
 import { silentLogger } from '../../lib/core/logger';
 import { parseReference } from '../../lib/core/reference';
@@ -16,6 +22,7 @@ import { createSignet } from '../../lib/signet';
 import { AwsFault, startAwsJsonEndpoint, type AwsJsonEndpoint } from '../support/aws-endpoint';
 import { makeImage, skopeoCopy } from '../support/images';
 import { startKmsEndpoint, type CreatedKmsKey, type KmsEndpoint } from '../support/kms-endpoint';
+import { captureOutput, lambdaContext, localClientConfig, useLambdaEnv } from '../support/lambda-harness';
 import { startTestRegistry, type TestRegistry } from '../support/registry';
 import { startSsmEndpoint, type SsmEndpoint } from '../support/ssm-endpoint';
 
@@ -33,10 +40,11 @@ let ssm: SsmEndpoint;
 let secrets: AwsJsonEndpoint;
 let key: CreatedKmsKey;
 let signedDigest: string;
-let verify: typeof import('../../functions/verify');
-const savedEnv = { ...process.env };
-const written: string[] = [];
-let spies: jest.SpyInstance[] = [];
+let clients: { ssm: SSMClient; secretsManager: SecretsManagerClient };
+let handler: LambdaHandler<LambdaFunctionURLEvent, LambdaFunctionURLResult>;
+
+useLambdaEnv();
+captureOutput();
 
 function configYaml(): string {
   return `
@@ -87,15 +95,6 @@ beforeAll(async () => {
     },
   });
   key = kms.createKey('ECC_NIST_P256');
-  Object.assign(process.env, {
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDSIGNETTEST',
-    AWS_SECRET_ACCESS_KEY: 'signet-test-secret',
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    SIGNET_CONFIG_PARAMETER: PARAMETER,
-    SIGNET_TOKEN_SECRET: SECRET_ARN,
-  });
   const yaml = configYaml();
   ssm.put(PARAMETER, yaml);
 
@@ -111,41 +110,25 @@ beforeAll(async () => {
   expect(report.outcomes.map((o) => o.status)).toEqual(['signed']);
   signet.keys.close();
 
-  spies = [process.stdout, process.stderr].map((stream) =>
-    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    }),
-  );
-  verify = await import('../../functions/verify');
+  clients = {
+    ssm: new SSMClient(localClientConfig(ssm.url)),
+    secretsManager: new SecretsManagerClient(localClientConfig(secrets.url)),
+  };
+  const env = readVerifyEnv({
+    ...verifyEnvironment({ configParameter: PARAMETER, configTtlSeconds: 60, tokenSecret: SECRET_ARN }),
+    LAMBDA_TASK_ROOT: dir,
+  });
+  handler = makeVerifyHandler(verifyDependencies(env, clients));
 });
 
 afterAll(async () => {
-  for (const spy of spies) spy.mockRestore();
-  process.env = savedEnv;
+  for (const client of Object.values(clients ?? {})) client.destroy();
   await Promise.all([registry?.stop(), kms?.close(), ssm?.close(), secrets?.close()]);
   await rm(dir, { recursive: true, force: true });
 });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked field by field
 type JsonBody = any;
-
-function lambdaContext(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: 'signet-verify',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:111122223333:function:signet-verify',
-    memoryLimitInMB: '1024',
-    awsRequestId: randomUUID(),
-    logGroupName: '/aws/lambda/signet-verify',
-    logStreamName: '2026/01/01/[$LATEST]0123456789abcdef',
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 /** A Function URL request (payload format 2.0) as the apiserver's webhook call arrives. */
 function urlEvent(
@@ -200,7 +183,7 @@ function urlEvent(
 async function call(
   event: LambdaFunctionURLEvent,
 ): Promise<{ statusCode: number; headers: Record<string, string>; json: JsonBody }> {
-  const result = (await verify.handler(event, lambdaContext())) as {
+  const result = (await handler(event, lambdaContext('signet-verify', { memoryLimitInMB: 1024 }))) as {
     statusCode: number;
     headers: Record<string, string>;
     body: string;
@@ -323,5 +306,26 @@ describe('GET /healthz', () => {
     const res = await call(urlEvent('GET', '/healthz'));
     expect(res.statusCode).toBe(200);
     expect(res.json).toEqual({ status: 'ok' });
+  });
+});
+
+describe('when the token secret cannot be read', () => {
+  it('fails closed: 500 with the error code, for every route that needs the token', async () => {
+    const env = readVerifyEnv({
+      ...verifyEnvironment({
+        configParameter: PARAMETER,
+        configTtlSeconds: 60,
+        tokenSecret: `${SECRET_ARN}-gone`,
+      }),
+      LAMBDA_TASK_ROOT: dir,
+    });
+    const broken = makeVerifyHandler(verifyDependencies(env, clients));
+    const review = await podReview([`${registry.host}/team-a/app:v1`]);
+    const result = (await broken(
+      urlEvent('POST', '/admission', { body: review.body, headers: bearer }),
+      lambdaContext('signet-verify'),
+    )) as { statusCode: number; body: string };
+    expect(result.statusCode).toBe(500);
+    expect(JSON.parse(result.body).error).toMatchObject({ code: 'CONFIG_UNREADABLE' });
   });
 });
