@@ -222,7 +222,12 @@ describe('Journal', () => {
     });
 
     it('moves all of them when no ids are given', () => {
-      expect(journal.requeue().map((r) => r.id).sort()).toEqual([...ids].sort());
+      expect(
+        journal
+          .requeue()
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual([...ids].sort());
 
       expect(journal.depth()).toEqual({ pending: 2, running: 0, deadLetters: 0 });
     });
