@@ -52,8 +52,25 @@ export interface EmbeddedRegistry {
   /** `http://host:port`. */
   readonly url: string;
   readonly process: ChildProcess;
+  /** Resolves when the process exits, for whatever reason (a crash, a kill, `stop`). */
+  readonly exited: Promise<RegistryExit>;
+  /** The last few KiB the registry wrote to stderr (its log). */
+  logTail(): string;
   /** SIGTERM, then SIGKILL after a grace period; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** How the registry process ended. */
+export interface RegistryExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: Error;
+}
+
+/** `exited with code 2`, `exited with signal SIGKILL`, or the spawn error. */
+export function describeExit(exit: RegistryExit): string {
+  if (exit.error !== undefined) return exit.error.message;
+  return `exited with ${exit.signal !== null ? `signal ${exit.signal}` : `code ${String(exit.code)}`}`;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 15_000;
@@ -173,17 +190,18 @@ export async function startEmbeddedRegistry(opts: EmbeddedRegistryOptions): Prom
     stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
   });
 
-  let exit: { code: number | null; signal: NodeJS.Signals | null; error?: Error } | undefined;
-  const exited = new Promise<void>((done) => {
+  let exit: RegistryExit | undefined;
+  const exitInfo = new Promise<RegistryExit>((done) => {
     child.once('exit', (code, signal) => {
       exit = { code, signal };
-      done();
+      done(exit);
     });
     child.once('error', (error) => {
       exit = { code: null, signal: null, error };
-      done();
+      done(exit);
     });
   });
+  const exited = exitInfo.then(() => undefined);
   // If the parent dies without calling stop(), do not leave a registry behind.
   const killOnExit = (): void => {
     child.kill('SIGKILL');
@@ -210,9 +228,7 @@ export async function startEmbeddedRegistry(opts: EmbeddedRegistryOptions): Prom
   while (true) {
     if (exit !== undefined) {
       await stop();
-      const how = exit.error
-        ? exit.error.message
-        : `exited with ${exit.signal !== null ? `signal ${exit.signal}` : `code ${String(exit.code)}`}`;
+      const how = describeExit(exit);
       // distribution exits at once when its address is taken ("bind: address already in use").
       const code = /address already in use/i.test(stderrTail) ? 'PORT_IN_USE' : 'CONFIG_INVALID';
       throw new ConfigError(code, `embedded registry ${binary} ${how}: ${stderrTail.trim()}`, {
@@ -230,7 +246,7 @@ export async function startEmbeddedRegistry(opts: EmbeddedRegistryOptions): Prom
     }
     await sleep(50);
   }
-  return { host: opts.host, url, process: child, stop };
+  return { host: opts.host, url, process: child, exited: exitInfo, logTail: () => stderrTail, stop };
 }
 
 /** A distribution answer (200, or 401 when auth is on) means the registry is serving. */

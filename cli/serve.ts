@@ -1,39 +1,48 @@
 import { randomBytes } from 'node:crypto';
 import { checkConfig } from '../lib/config/check';
 import type { SignetConfig } from '../lib/config/types';
+import { describeError } from '../lib/core/errors';
 import { eventSender, secretDigest, type EventSender, type VerificationAccess } from '../lib/http/auth';
-import { InFlightLimit, type SurfaceDeps } from '../lib/http/surface';
+import { InFlightLimit, type Readiness, type SurfaceDeps } from '../lib/http/surface';
 import { AdmissionController } from '../lib/admission/controller';
 import { Journal } from '../lib/journal';
 import { preflight } from '../lib/keys/preflight';
 import { ensureLocalKeys } from '../lib/keys/provision';
 import { DurableSigning, type DurableSigningDeps } from '../lib/signing/durable';
 import { createSignet, type Signet, type SignetOptions } from '../lib/signet';
-import { startEmbeddedRegistry, type EmbeddedRegistry } from './embedded-registry';
+import { ServiceMetrics } from './metrics';
 import { SignetServer } from './server';
+import { SupervisedRegistry, type SupervisorOptions } from './supervisor';
 
 /** A running local service, with the embedded registry when the config asks for one. */
 export interface RunningService {
+  /** `http(s)://host:port` of the service. */
   readonly url: string;
   readonly port: number;
   readonly signet: Signet;
   readonly server: SignetServer;
   readonly journal: Journal;
   readonly signing: DurableSigning;
-  readonly registry: EmbeddedRegistry | undefined;
+  readonly metrics: ServiceMetrics;
+  /** The embedded registry under supervision, when the config has one. */
+  readonly registry: SupervisedRegistry | undefined;
   /** The bearer token the embedded registry delivers events with (tests deliver with it too). */
   readonly embeddedEventsToken: string | undefined;
+  /** What `/readyz` answers. */
+  readiness(): Promise<Readiness>;
+  /**
+   * Graceful stop (SIGTERM): not ready at once, stop accepting, answer the requests in flight, let
+   * signings in flight finish within `server.shutdownGraceSeconds` (what does not finish stays in
+   * the journal for the next start), then stop the registry and close the journal.
+   */
   stop(): Promise<void>;
 }
-
-/** How long a stop waits for signings in flight before leaving them to the next start. */
-const STOP_GRACE_MS = 10_000;
 
 /**
  * Starts Signet locally: local keys created when missing, the configuration checked against the
  * keys (a rule that cannot sign refuses to start), the journal opened (pushes a previous run
- * accepted are signed again), the HTTP service, and then the embedded registry (after the service,
- * so the registry's first notification finds Signet listening).
+ * accepted are signed again), the HTTP(S) service, and then the embedded registry (after the
+ * service, so the registry's first notification finds Signet listening).
  */
 export async function startService(
   config: SignetConfig,
@@ -41,21 +50,31 @@ export async function startService(
     port?: number;
     /** Told about every signing attempt from the journal (tests, metrics). */
     onSigningReport?: DurableSigningDeps['onReport'];
+    /** How the embedded registry is restarted (tests make it fast). */
+    supervisor?: SupervisorOptions;
+    /** How often the TLS files are checked for a renewal (tests make it fast). */
+    tlsReloadMs?: number;
   },
 ): Promise<RunningService> {
   const logger = options.logger;
   await ensureLocalKeys(config, logger);
   for (const warning of checkConfig(config).warnings) logger.warn('config', { warning });
-  const signet = createSignet(config, options);
+  let journal: Journal | undefined;
+  const metrics = new ServiceMetrics(() => (journal === undefined ? undefined : safeDepth(journal)));
+  const signet = createSignet(config, { ...options, telemetry: options.telemetry ?? metrics });
   await preflight(config, signet.keys, logger);
 
-  const journal = Journal.open(config.journal.path);
+  journal = Journal.open(config.journal.path);
+  const opened = journal;
   const signing = new DurableSigning({
     pipeline: signet.pipeline,
-    journal,
+    journal: opened,
     settings: config.journal,
     logger,
-    ...(options.onSigningReport !== undefined ? { onReport: options.onSigningReport } : {}),
+    onReport: (report, entry) => {
+      metrics.signing(report);
+      options.onSigningReport?.(report, entry);
+    },
   });
   const embedded = config.registries.find((r) => r.embedded);
   // The embedded registry gets a token of its own, good for events about its own host only.
@@ -65,6 +84,23 @@ export async function startService(
     senders.push(eventSender('events token', config.server.eventsToken));
   if (embedded !== undefined && embeddedEventsToken !== undefined)
     senders.push(eventSender('embedded registry', embeddedEventsToken, [embedded.host]));
+
+  let shuttingDown = false;
+  let registry: SupervisedRegistry | undefined;
+  const readiness = async (): Promise<Readiness> => {
+    const checks: Record<string, { ok: boolean; reason?: string }> = {
+      // Loaded and checked against its keys before anything listened.
+      config: { ok: true },
+      keys: { ok: true },
+      journal: journalCheck(opened),
+    };
+    if (registry !== undefined) {
+      const health = registry.health();
+      checks['registry'] = health.up ? { ok: true } : { ok: false, reason: health.reason ?? 'down' };
+    }
+    if (shuttingDown) checks['service'] = { ok: false, reason: 'shutting down' };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  };
 
   const surface: SurfaceDeps = {
     logger,
@@ -79,36 +115,63 @@ export async function startService(
       senders,
       isConfigured: (host) => config.registries.some((r) => r.host === host),
       intake: signing,
+      observe: (source, outcomes) => metrics.intake(source, outcomes),
     },
+    operations: { readiness, metrics: () => metrics.exposition() },
   };
-  const server = new SignetServer(surface);
-  let address;
+  const server = new SignetServer(surface, {
+    tls: config.server.tls,
+    logger,
+    ...(options.tlsReloadMs !== undefined ? { tlsReloadMs: options.tlsReloadMs } : {}),
+  });
+  // With HTTPS, the embedded registry delivers its events to a loopback-only plain listener: it
+  // cannot be given the service's CA, and its token is good for its own host only anyway.
+  const internal =
+    embedded !== undefined && config.server.tls !== undefined
+      ? new SignetServer({ logger, maxBodyBytes: config.server.maxBodyBytes, events: surface.events })
+      : undefined;
+  let url: string;
+  let port: number;
+  let eventsUrl: string;
   try {
-    address = await server.listen(options.port ?? config.server.port, config.server.host);
+    const address = await server.listen(options.port ?? config.server.port, config.server.host);
+    port = address.port;
+    url = `${server.scheme}://${hostForUrl(config.server.host)}:${address.port}`;
+    eventsUrl = url;
+    if (internal !== undefined) {
+      const inner = await internal.listen(0, '127.0.0.1');
+      eventsUrl = `http://127.0.0.1:${inner.port}`;
+    }
   } catch (error) {
-    journal.close();
+    await server.close();
+    await internal?.close();
+    opened.close();
     throw error;
   }
-  const url = `http://${config.server.host}:${address.port}`;
   signing.start();
-  let registry: EmbeddedRegistry | undefined;
   try {
     if (embedded !== undefined) {
-      registry = await startEmbeddedRegistry({
-        host: embedded.host,
-        dataDir: embedded.dataDir,
-        notifyUrl: `${url}/events/distribution`,
-        ...(embeddedEventsToken !== undefined ? { notifyToken: embeddedEventsToken } : {}),
-      });
+      registry = new SupervisedRegistry(
+        {
+          host: embedded.host,
+          dataDir: embedded.dataDir,
+          notifyUrl: `${eventsUrl}/events/distribution`,
+          ...(embeddedEventsToken !== undefined ? { notifyToken: embeddedEventsToken } : {}),
+        },
+        logger,
+        options.supervisor,
+      );
+      await registry.start();
       logger.info('embedded registry started', { registry: embedded.host, dataDir: embedded.dataDir });
     }
   } catch (error) {
     await signing.stop(0);
     await server.close();
-    journal.close();
+    await internal?.close();
+    opened.close();
     throw error;
   }
-  const depth = journal.depth();
+  const depth = opened.depth();
   logger.info('signet listening', {
     url,
     rules: config.signingRules.length,
@@ -120,23 +183,51 @@ export async function startService(
   let stopping: Promise<void> | undefined;
   return {
     url,
-    port: address.port,
+    port,
     signet,
     server,
-    journal,
+    journal: opened,
     signing,
+    metrics,
     registry,
     embeddedEventsToken,
+    readiness,
     stop() {
       stopping ??= (async () => {
+        shuttingDown = true;
+        // Reviews and deliveries in flight are answered; a push accepted now is journaled.
+        await Promise.all([server.close(), internal?.close()]);
+        // Signings in flight may finish (they need the registry); the rest waits in the journal.
+        await signing.stop(config.server.shutdownGraceMs);
         await registry?.stop();
-        await server.close();
-        await signing.stop(STOP_GRACE_MS);
-        journal.close();
+        signet.keys.close();
+        opened.close();
+        logger.info('signet stopped');
       })();
       return stopping;
     },
   };
+}
+
+/** A listen address as a URL host: `[::1]` for an IPv6 address. */
+const hostForUrl = (host: string): string =>
+  host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+
+function safeDepth(journal: Journal): ReturnType<Journal['depth']> | undefined {
+  try {
+    return journal.depth();
+  } catch {
+    return undefined;
+  }
+}
+
+function journalCheck(journal: Journal): { ok: boolean; reason?: string } {
+  try {
+    journal.depth();
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: `the journal cannot be read: ${describeError(err)}` };
+  }
 }
 
 function verificationAccess(config: SignetConfig): VerificationAccess {

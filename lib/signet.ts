@@ -1,6 +1,7 @@
 import type { SignetConfig } from './config/types';
 import type { Logger } from './core/logger';
 import type { RetryObserver, RetryPolicy } from './core/retry';
+import type { Telemetry } from './core/telemetry';
 import { KeyRing } from './keys/keyring';
 import { RegistryClients } from './registry/clients';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
@@ -13,6 +14,8 @@ export interface SignetOptions {
   readonly registryRetry?: RetryPolicy;
   readonly onRegistryRetry?: RetryObserver;
   readonly publisher?: Partial<PublisherOptions>;
+  /** Told about registry and KMS requests, cache hits and policy decisions (metrics). */
+  readonly telemetry?: Telemetry;
 }
 
 /** Everything Signet runs on, assembled once from a config: the one composition root. */
@@ -29,8 +32,12 @@ export function createSignet(config: SignetConfig, options: SignetOptions): Sign
   const registries = new RegistryClients(config.registries, {
     ...(options.registryRetry !== undefined ? { retry: options.registryRetry } : {}),
     ...(options.onRegistryRetry !== undefined ? { onRetry: options.onRegistryRetry } : {}),
+    ...(options.telemetry !== undefined ? { telemetry: options.telemetry } : {}),
   });
-  const keys = new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir });
+  const keys = new KeyRing(
+    { witnesses: config.witnesses, baseDir: config.baseDir },
+    options.telemetry !== undefined ? { kms: { telemetry: options.telemetry } } : {},
+  );
   const pipeline = new SigningPipeline({
     config,
     registries,
@@ -38,6 +45,12 @@ export function createSignet(config: SignetConfig, options: SignetOptions): Sign
     logger: options.logger,
     publisher: new SignaturePublisher(options.publisher),
   });
-  const verifier = new ImageVerifier({ config, registries, keys, logger: options.logger });
+  const verifier = new ImageVerifier({
+    config,
+    registries,
+    keys,
+    logger: options.logger,
+    ...(options.telemetry !== undefined ? { telemetry: options.telemetry } : {}),
+  });
   return { config, registries, keys, pipeline, verifier };
 }

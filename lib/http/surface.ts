@@ -14,7 +14,7 @@ import type { Logger } from '../core/logger';
 import { canonicalHost } from '../core/reference';
 import { parsePushNotification, type PushNotificationKind } from '../events';
 import type { PushEvent } from '../events/types';
-import type { PushIntake } from '../signing/intake';
+import type { IntakeOutcome, PushIntake } from '../signing/intake';
 import { REGISTRY_NOT_CONFIGURED } from '../signing/pipeline';
 import type { ImageVerifier } from '../verification/verifier';
 import {
@@ -35,10 +35,15 @@ export interface HttpRequest {
   readonly body: BodySource;
 }
 
-/** What to answer: a JSON body, extra headers, and whether to close the connection afterwards. */
+/**
+ * What to answer: a JSON body (or, with `contentType`, the text in `body` as is), extra headers,
+ * and whether to close the connection afterwards.
+ */
 export interface HttpResponse {
   readonly status: number;
   readonly body: unknown;
+  /** Set for a body that is text to send as is (the Prometheus exposition format). */
+  readonly contentType?: string;
   readonly headers: Readonly<Record<string, string>>;
   /** The body was not (fully) read: close rather than read it to reuse the connection. */
   readonly close: boolean;
@@ -58,6 +63,8 @@ export interface EventsSurface {
   /** True for hosts listed in `registries[]`; no other host is ever contacted. */
   readonly isConfigured: (host: string) => boolean;
   readonly intake: PushIntake;
+  /** Told what became of every push an authenticated delivery named (metrics). */
+  readonly observe?: (source: PushNotificationKind, outcomes: readonly IntakeOutcome[]) => void;
 }
 
 /** Requests served at once; beyond the cap a request is answered 503 before its body is read. */
@@ -82,12 +89,27 @@ export class InFlightLimit {
   }
 }
 
+/** Whether the service can do its work, and what is wrong when it cannot (`/readyz`). */
+export interface Readiness {
+  readonly ready: boolean;
+  /** One entry per check: `ok`, or the reason it failed. */
+  readonly checks: Readonly<Record<string, { readonly ok: boolean; readonly reason?: string }>>;
+}
+
+/** The operational endpoints: readiness and metrics. Unauthenticated, like `/healthz`. */
+export interface OperationsSurface {
+  readonly readiness: () => Promise<Readiness>;
+  /** The Prometheus text exposition of the service's metrics. */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly text: string }>;
+}
+
 /** Everything the surface answers with. */
 export interface SurfaceDeps {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly verification?: VerificationSurface;
   readonly events?: EventsSurface;
+  readonly operations?: OperationsSurface;
   readonly limit?: InFlightLimit;
 }
 
@@ -102,6 +124,25 @@ export async function handleRequest(request: HttpRequest, deps: SurfaceDeps): Pr
   const method = request.method.toUpperCase();
   if (request.path === '/healthz') {
     return method === 'GET' ? json(200, { status: 'ok' }) : refuse(notAllowed(method, request.path));
+  }
+  const operations = deps.operations;
+  if (operations !== undefined && (request.path === '/readyz' || request.path === '/metrics')) {
+    if (method !== 'GET') return refuse(notAllowed(method, request.path));
+    try {
+      if (request.path === '/readyz') {
+        const readiness = await operations.readiness();
+        return json(readiness.ready ? 200 : 503, {
+          status: readiness.ready ? 'ready' : 'not ready',
+          ...readiness,
+        });
+      }
+      if (operations.metrics === undefined)
+        return refuse(new AccessError('NOT_FOUND', `GET ${request.path}`));
+      const { contentType, text } = await operations.metrics();
+      return { status: 200, body: text, contentType, headers: {}, close: false };
+    } catch (err) {
+      return failure(err, request, deps);
+    }
   }
   if (deps.limit !== undefined && !deps.limit.tryEnter()) {
     return { ...refuse(new AccessError('OVERLOADED', 'too many requests in flight; retry')), headers: RETRY };
@@ -165,6 +206,7 @@ async function events(
   const normalized = parsePushNotification(kind, body, request.headers['content-type']);
   const ignored: IgnoredPush[] = normalized.ignored.map((i) => ({ field: i.field, reason: i.reason }));
   const admissible: PushEvent[] = [];
+  const refused: IntakeOutcome[] = [];
   for (const event of normalized.events) {
     const host = canonicalHost(event.registry);
     const why = !surface.isConfigured(host)
@@ -179,8 +221,10 @@ async function events(
     // Acknowledged so that the sender's queue moves on; the host is never contacted.
     deps.logger.warn('push ignored', { registry: event.registry, repository: event.repository, reason: why });
     ignored.push({ image: imageOf(event), reason: why });
+    refused.push({ $case: 'ignored', reason: why, event });
   }
   const outcomes = admissible.length > 0 ? await surface.intake.accept(admissible) : [];
+  surface.observe?.(kind, [...refused, ...outcomes]);
   const accepted: AcceptedPushView[] = [];
   for (const outcome of outcomes) {
     if (outcome.$case === 'accepted')

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-kms';
 import type { Signer } from '@sigstore/sign';
 import type { KeyReference, SigningAlgorithm } from '../config/types';
+import { report, type Telemetry } from '../core/telemetry';
 import { ConfigError, KeyError, describeError } from '../core/errors';
 import { onceUntilFailure } from '../core/once';
 import {
@@ -36,6 +37,8 @@ export interface KmsClientOptions {
    * `retryStrategy` brings its own attempt count and replaces `maxAttempts`.
    */
   readonly clientConfig?: Omit<KMSClientConfig, 'region' | 'endpoint' | 'maxAttempts'>;
+  /** Told about every KMS call (operation, outcome, duration with the SDK's retries): metrics. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Attempts per KMS call when the options say nothing. */
@@ -50,10 +53,12 @@ export class KmsClients {
   private readonly clients = new Map<string, KMSClient>();
   private readonly maxAttempts: number;
   private readonly clientConfig: Omit<KMSClientConfig, 'region' | 'endpoint' | 'maxAttempts'>;
+  private readonly telemetry: Telemetry | undefined;
 
   constructor(options: KmsClientOptions = {}) {
     this.maxAttempts = options.maxAttempts ?? DEFAULT_KMS_MAX_ATTEMPTS;
     this.clientConfig = options.clientConfig ?? {};
+    this.telemetry = options.telemetry;
   }
 
   /** The client for `region` (undefined: the SDK's default chain) and `endpoint` (undefined: AWS). */
@@ -68,6 +73,28 @@ export class KmsClients {
         region,
         endpoint,
       });
+      const telemetry = this.telemetry;
+      if (telemetry !== undefined) {
+        // Outermost step: one sample per call, the SDK's retries included.
+        client.middlewareStack.add(
+          (next, context) => async (args) => {
+            const started = performance.now();
+            let ok = false;
+            try {
+              const out = await next(args);
+              ok = true;
+              return out;
+            } finally {
+              report(telemetry, 'kmsRequest', {
+                operation: context.commandName ?? 'unknown',
+                ok,
+                seconds: (performance.now() - started) / 1000,
+              });
+            }
+          },
+          { step: 'initialize', name: 'signetTelemetry' },
+        );
+      }
       this.clients.set(key, client);
     }
     return client;

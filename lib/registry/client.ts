@@ -87,6 +87,7 @@ export class HttpRegistryClient implements RegistryClient {
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       userAgent: options.userAgent ?? 'signet',
       lookup: options.lookup ?? systemLookup,
+      telemetry: options.telemetry,
     });
     this.authenticator = new RegistryAuthenticator(
       registry.host,

@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { RegistryError, describeError } from '../core/errors';
 import { isObject } from '../core/json';
+import { report, type Telemetry } from '../core/telemetry';
 import type { ReadOptions } from './types';
 
 /** Largest error body, token answer or drained body read. */
@@ -106,6 +107,7 @@ export interface RegistryHttpSettings {
   readonly timeoutMs: number;
   readonly userAgent: string;
   readonly lookup: HostLookup;
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /**
@@ -128,6 +130,7 @@ export class RegistryHttp {
   private readonly timeoutMs: number;
   readonly userAgent: string;
   private readonly lookup: HostLookup;
+  private readonly telemetry: Telemetry | undefined;
   private loopbackRegistry: Promise<boolean> | undefined;
 
   constructor(settings: RegistryHttpSettings) {
@@ -137,6 +140,7 @@ export class RegistryHttp {
     this.timeoutMs = settings.timeoutMs;
     this.userAgent = settings.userAgent;
     this.lookup = settings.lookup;
+    this.telemetry = settings.telemetry;
   }
 
   /**
@@ -229,18 +233,35 @@ export class RegistryHttp {
   ): Promise<Response> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
+    const started = performance.now();
+    let status = 0;
     try {
-      if (method === 'HEAD') return await this.head(new URL(url), headers, signal, what);
-      return await fetch(url, {
-        method,
-        // Bytes as sent: budgets count what crossed the network, and no gzip bomb inflates past a limit.
-        headers: { 'accept-encoding': 'identity', ...headers },
-        body: body === undefined ? undefined : new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-        redirect: 'manual',
-        signal,
-      });
+      const res =
+        method === 'HEAD'
+          ? await this.head(new URL(url), headers, signal, what)
+          : await fetch(url, {
+              method,
+              // Bytes as sent: budgets count what crossed the network, and no gzip bomb inflates past a limit.
+              headers: { 'accept-encoding': 'identity', ...headers },
+              body:
+                body === undefined
+                  ? undefined
+                  : new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+              redirect: 'manual',
+              signal,
+            });
+      status = res.status;
+      return res;
     } catch (err) {
       throw this.networkError(err, what, options);
+    } finally {
+      // Time to the answer's headers: what the registry costs a review, without the body read.
+      report(this.telemetry, 'registryRequest', {
+        registry: this.host,
+        method,
+        status,
+        seconds: (performance.now() - started) / 1000,
+      });
     }
   }
 

@@ -1,5 +1,6 @@
 /** The knobs of a registry client. */
 import type { RetryObserver, RetryPolicy } from '../core/retry';
+import type { Telemetry } from '../core/telemetry';
 import type { EcrCredentialsProvider } from './ecr-auth';
 import type { HostLookup } from './http';
 
@@ -33,4 +34,6 @@ export interface RegistryClientOptions {
    * Connections themselves always use the system resolver.
    */
   readonly lookup?: HostLookup;
+  /** Told about every request (method, status, duration): metrics. */
+  readonly telemetry?: Telemetry;
 }

@@ -17,6 +17,7 @@
 import type { AdmissionSettings, Policy, SignetConfig, Witness } from '../config/types';
 import { RegistryError, describeError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/logger';
+import { report, type Telemetry } from '../core/telemetry';
 import { formatReference, parseReference, repositoryName, type ImageReference } from '../core/reference';
 import { ByteBudget } from '../registry/budget';
 import type { ManifestHead, ReadOptions, RegistryClientFactory } from '../registry/types';
@@ -50,6 +51,8 @@ export interface ImageVerifierDeps {
   /** Clock for the cache (tests). */
   readonly now?: () => number;
   readonly signatures?: Partial<SignatureLoaderOptions>;
+  /** Told about cache hits and every policy's decision (metrics). */
+  readonly telemetry?: Telemetry;
 }
 
 /** Where the image is to run. Unknown values are '' and only match `*`-like globs. */
@@ -325,6 +328,7 @@ export class ImageVerifier {
   private async evaluate(policy: CompiledPolicy, target: Target, session: Session): Promise<PolicyResult> {
     const key = `${policy.hash}|${repositoryName(target.ref)}@${target.digest}|${target.tag ?? ''}`;
     const cached = this.cache.get(key);
+    report(this.deps.telemetry, 'verificationCache', cached !== undefined);
     if (cached !== undefined) return { ...cached, cached: true };
     const fresh = async (): Promise<PolicyResult> => {
       let result: PolicyResult;
@@ -523,6 +527,7 @@ export class ImageVerifier {
     scope: VerifyScope,
     results: readonly PolicyResult[],
   ): Decided {
+    for (const r of results) report(this.deps.telemetry, 'policyDecision', r.policy, r.effect);
     const denied = results.filter((r) => r.effect === 'deny');
     const warned = results.filter((r) => r.effect === 'warn');
     const verdict: Verdict = denied.length > 0 ? 'deny' : warned.length > 0 ? 'warn' : 'allow';
