@@ -59,13 +59,16 @@ export async function startService(
   const logger = options.logger;
   await ensureLocalKeys(config, logger);
   for (const warning of checkConfig(config).warnings) logger.warn('config', { warning });
-  let journal: Journal | undefined;
-  const metrics = new ServiceMetrics(() => (journal === undefined ? undefined : safeDepth(journal)));
+  // The metrics exist before the journal opens (KMS calls in preflight are measured too).
+  const opening: { journal?: Journal } = {};
+  const metrics = new ServiceMetrics(() =>
+    opening.journal === undefined ? undefined : safeDepth(opening.journal),
+  );
   const signet = createSignet(config, { ...options, telemetry: options.telemetry ?? metrics });
   await preflight(config, signet.keys, logger);
 
-  journal = Journal.open(config.journal.path);
-  const opened = journal;
+  const opened = Journal.open(config.journal.path);
+  opening.journal = opened;
   const signing = new DurableSigning({
     pipeline: signet.pipeline,
     journal: opened,
