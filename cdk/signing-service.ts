@@ -12,6 +12,9 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
 import {
   DEFAULT_CONFIG_TTL_SECONDS,
+  FUNCTION_METRICS,
+  METRICS_NAMESPACE,
+  SERVICE_NAME,
   failureEnvironment,
   signEnvironment,
   verifyEnvironment,
@@ -122,6 +125,8 @@ export class SigningService extends Construct {
     readonly verifyErrors: cloudwatch.Alarm;
     readonly verifyLatency: cloudwatch.Alarm;
   };
+  /** Signing and admission at a glance: the functions' EMF metrics, the queue, the alarms. */
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: SigningServiceProps) {
     super(scope, id);
@@ -232,6 +237,7 @@ export class SigningService extends Construct {
     this.grant(plan);
     this.acknowledgeNagFindings(plan, props.tokenSecret === undefined);
     this.alarms = this.createAlarms(props);
+    this.dashboard = this.createDashboard();
     this.createOutputs();
   }
 
@@ -439,6 +445,69 @@ export class SigningService extends Construct {
     };
     for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...(props.alarmActions ?? []));
     return alarms;
+  }
+
+  /**
+   * The local service's `/metrics` figures, as the Lambdas report them: signatures by outcome and
+   * signing latency, admissions by verdict and their latency, the dead-letter queue, refusals and
+   * errors of the verify endpoint, and the alarms.
+   */
+  private createDashboard(): cloudwatch.Dashboard {
+    const period = Duration.minutes(5);
+    const emf = (metricName: string, statistic: string, label: string): cloudwatch.Metric =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic,
+        period,
+        label,
+      });
+    const graph = (title: string, left: cloudwatch.IMetric[]): cloudwatch.GraphWidget =>
+      new cloudwatch.GraphWidget({ title, left, width: 8, height: 6 });
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${Stack.of(this).stackName}-signet`,
+      defaultInterval: Duration.hours(3),
+    });
+    dashboard.addWidgets(
+      graph('Signatures', [
+        emf(FUNCTION_METRICS.signed, 'Sum', 'signed'),
+        emf(FUNCTION_METRICS.skipped, 'Sum', 'already signed or skipped'),
+        emf(FUNCTION_METRICS.failed, 'Sum', 'failed'),
+        emf(FUNCTION_METRICS.signingGaveUp, 'Sum', 'gave up (dead-lettered)'),
+      ]),
+      graph('Signing latency (ms)', [
+        emf(FUNCTION_METRICS.signingLatency, 'p50', 'p50'),
+        emf(FUNCTION_METRICS.signingLatency, 'p99', 'p99'),
+      ]),
+      graph('Dead-letter queue', [
+        this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+      ]),
+    );
+    dashboard.addWidgets(
+      graph('Admission decisions', [
+        emf(FUNCTION_METRICS.admitted, 'Sum', 'admitted'),
+        emf(FUNCTION_METRICS.denied, 'Sum', 'denied'),
+      ]),
+      graph('Admission latency (ms)', [
+        emf(FUNCTION_METRICS.admissionLatency, 'p50', 'p50'),
+        emf(FUNCTION_METRICS.admissionLatency, 'p99', 'p99'),
+      ]),
+      graph('Verify endpoint', [
+        emf(FUNCTION_METRICS.verifyRefused, 'Sum', 'refused (4xx)'),
+        emf(FUNCTION_METRICS.verifyErrors, 'Sum', 'errors (5xx)'),
+        emf(FUNCTION_METRICS.invalidEvents, 'Sum', 'invalid push events'),
+      ]),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: Object.values(this.alarms),
+        width: 24,
+        height: 3,
+      }),
+    );
+    return dashboard;
   }
 
   private createOutputs(): void {

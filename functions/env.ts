@@ -208,3 +208,23 @@ function variables(entries: Record<string, string | undefined>): Record<string, 
   for (const [name, value] of Object.entries(entries)) if (value !== undefined) out[name] = value;
   return out;
 }
+
+/** `service` in every log line, and the dimension of every EMF metric (Powertools adds it). */
+export const SERVICE_NAME = 'signet';
+/** CloudWatch namespace of Signet's EMF metrics (the construct's dashboard and alarms read it). */
+export const METRICS_NAMESPACE = 'Signet';
+
+/** The EMF metrics the functions emit, by name (the construct's dashboard plots them). */
+export const FUNCTION_METRICS = {
+  signed: 'Signed',
+  skipped: 'Skipped',
+  failed: 'Failed',
+  invalidEvents: 'InvalidEvents',
+  signingLatency: 'SigningLatency',
+  signingGaveUp: 'SigningGaveUp',
+  admitted: 'Admitted',
+  denied: 'Denied',
+  admissionLatency: 'AdmissionLatency',
+  verifyErrors: 'VerifyErrors',
+  verifyRefused: 'VerifyRefused',
+} as const;

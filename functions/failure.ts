@@ -18,7 +18,7 @@ import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describeError } from '../lib/core/errors';
 import { DLQ_ATTRIBUTES, isInvocationRecord, type InvocationRecord } from '../lib/events/dead-letter';
 import { parseEcrEvent } from '../lib/events/ecr';
-import { readFailureEnv, type FailureFunctionEnv } from './env';
+import { readFailureEnv, type FailureFunctionEnv, FUNCTION_METRICS } from './env';
 import {
   DETAIL_TYPES,
   createLogger,
@@ -119,7 +119,7 @@ async function onSigningFailure(deps: FailureDeps, record: unknown): Promise<Ima
     }),
   );
   await putSignetEvents(deps.eventBridge, deps.eventBus, DETAIL_TYPES.signingFailed, [detail]);
-  deps.metrics.addMetric('SigningGaveUp', MetricUnit.Count, 1);
+  deps.metrics.addMetric(FUNCTION_METRICS.signingGaveUp, MetricUnit.Count, 1);
   deps.logger.error('image signing failed for good', { ...detail });
   return detail;
 }

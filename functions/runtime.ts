@@ -13,11 +13,9 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '../lib/core/logger';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './env';
 
-/** `service` in every log line and metric dimension. */
-export const SERVICE_NAME = 'signet';
-/** CloudWatch namespace of Signet's EMF metrics (the construct's alarms use it too). */
-export const METRICS_NAMESPACE = 'Signet';
+export { METRICS_NAMESPACE, SERVICE_NAME } from './env';
 /** `source` of the events Signet puts on the bus. */
 export const EVENT_SOURCE = 'signet';
 

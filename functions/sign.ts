@@ -26,7 +26,7 @@ import type { NormalizedEvents } from '../lib/events/types';
 import { createSignet, type Signet } from '../lib/signet';
 import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
 import { ParameterConfig, type ConfigSource } from './config';
-import { readSignEnv, type SignFunctionEnv } from './env';
+import { readSignEnv, type SignFunctionEnv, FUNCTION_METRICS } from './env';
 import {
   DETAIL_TYPES,
   createLogger,
@@ -146,12 +146,12 @@ async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
     if (!(error instanceof InputError)) throw error;
     // Retrying a malformed event cannot help; the rule's pattern makes this a bug to look at.
     logger.error('invalid ECR event', { field: error.field, cause: error.message, eventId: event.id });
-    metrics.addMetric('InvalidEvents', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.invalidEvents, MetricUnit.Count, 1);
     return { reports: [], ignored: [], invalid: { field: error.field, message: error.message } };
   }
   for (const ignored of normalized.ignored) {
     logger.info('event ignored', { field: ignored.field, reason: ignored.reason, eventId: event.id });
-    metrics.addMetric('Skipped', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.skipped, MetricUnit.Count, 1);
   }
   const { value: signet } = await deps.configuration.get();
   const reports: SigningReport[] = [];
@@ -177,14 +177,14 @@ async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
 
 function recordMetrics(metrics: SignDeps['metrics'], report: SigningReport): void {
   if (report.skipped !== undefined) {
-    metrics.addMetric('Skipped', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.skipped, MetricUnit.Count, 1);
     return;
   }
   const count = (status: RuleOutcome['status']) => report.outcomes.filter((o) => o.status === status).length;
-  metrics.addMetric('Signed', MetricUnit.Count, count('signed'));
-  metrics.addMetric('Skipped', MetricUnit.Count, count('already-signed'));
-  metrics.addMetric('Failed', MetricUnit.Count, count('failed'));
-  metrics.addMetric('SigningLatency', MetricUnit.Milliseconds, report.durationMs);
+  metrics.addMetric(FUNCTION_METRICS.signed, MetricUnit.Count, count('signed'));
+  metrics.addMetric(FUNCTION_METRICS.skipped, MetricUnit.Count, count('already-signed'));
+  metrics.addMetric(FUNCTION_METRICS.failed, MetricUnit.Count, count('failed'));
+  metrics.addMetric(FUNCTION_METRICS.signingLatency, MetricUnit.Milliseconds, report.durationMs);
 }
 
 function signedDetail(report: SigningReport, outcome: RuleOutcome): ImageSignedDetail {

@@ -24,7 +24,7 @@ import { secretDigest, type SecretDigest } from '../lib/http/auth';
 import { handleRequest, type HttpResponse, type VerificationSurface } from '../lib/http/surface';
 import { createSignet } from '../lib/signet';
 import { ParameterConfig, type ConfigSource } from './config';
-import { readVerifyEnv, type VerifyFunctionEnv } from './env';
+import { readVerifyEnv, type VerifyFunctionEnv, FUNCTION_METRICS } from './env';
 import {
   createLogger,
   createMetrics,
@@ -135,7 +135,7 @@ export function makeVerifyHandler(
       // The token or the configuration could not be read: fail closed with the same error body.
       onError: (request) => {
         logger.error('verify request failed', { cause: describeError(request.error) });
-        metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
+        metrics.addMetric(FUNCTION_METRICS.verifyErrors, MetricUnit.Count, 1);
         const code = (request.error as { code?: string } | null)?.code ?? 'INTERNAL';
         request.response = {
           statusCode: 500,
@@ -184,12 +184,16 @@ async function route(
 function record(metrics: VerifyDeps['metrics'], response: HttpResponse, ms: number): void {
   const review = response.body as { response?: { allowed?: unknown } } | undefined;
   if (response.status === 200 && typeof review?.response?.allowed === 'boolean') {
-    metrics.addMetric('AdmissionLatency', MetricUnit.Milliseconds, ms);
-    metrics.addMetric(review.response.allowed ? 'Admitted' : 'Denied', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.admissionLatency, MetricUnit.Milliseconds, ms);
+    metrics.addMetric(
+      review.response.allowed ? FUNCTION_METRICS.admitted : FUNCTION_METRICS.denied,
+      MetricUnit.Count,
+      1,
+    );
   } else if (response.status >= 500) {
-    metrics.addMetric('VerifyErrors', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.verifyErrors, MetricUnit.Count, 1);
   } else if (response.status >= 400) {
-    metrics.addMetric('VerifyRefused', MetricUnit.Count, 1);
+    metrics.addMetric(FUNCTION_METRICS.verifyRefused, MetricUnit.Count, 1);
   }
 }
 

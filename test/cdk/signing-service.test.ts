@@ -11,6 +11,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { SignetStack } from '../../cdk/signet-stack';
+import { FUNCTION_METRICS, METRICS_NAMESPACE, SERVICE_NAME } from '../../functions/env';
 import { planDeployment } from '../../cdk/plan';
 import { ConfigError } from '../../lib/core/errors';
 
@@ -336,6 +337,31 @@ describe('alarms', () => {
       ExtendedStatistic: 'p99',
       Threshold: 2000,
     });
+  });
+});
+
+describe('the dashboard', () => {
+  /** The dashboard body with its CloudFormation tokens flattened to text. */
+  const body = (): string => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    return JSON.stringify(dashboard?.Properties?.DashboardBody);
+  };
+
+  it('is one dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('plots every EMF metric the functions emit, in their namespace and service dimension', () => {
+    for (const name of Object.values(FUNCTION_METRICS)) {
+      expect(body()).toContain(
+        `\\"${METRICS_NAMESPACE}\\",\\"${name}\\",\\"service\\",\\"${SERVICE_NAME}\\"`,
+      );
+    }
+  });
+
+  it('shows the dead-letter queue and the status of every alarm', () => {
+    expect(body()).toContain('ApproximateNumberOfMessagesVisible');
+    expect(body()).toContain('\\"alarms\\":[');
   });
 });
 
