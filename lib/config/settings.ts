@@ -64,6 +64,7 @@ export function readServer(
           'bearerToken',
           'bearerTokenEnv',
           'secretPath',
+          'secretPathEnv',
           'eventsToken',
           'eventsTokenEnv',
           'maxInFlight',
@@ -107,12 +108,9 @@ export function readServer(
     maxBodyBytes: s.int('maxBodyBytes', d.maxBodyBytes, { min: 1024, max: 64 * 1024 * 1024 }),
     // bearerToken / bearerTokenEnv: token required on /admission and /verify (inline or from the environment).
     bearerToken,
-    // secretPath: secret first path segment required on /admission and /verify.
-    secretPath: s.optionalString('secretPath', (p) =>
-      SECRET_PATH.test(p)
-        ? undefined
-        : 'must be one URL path segment of letters, digits, ".", "_", "~" or "-"',
-    ),
+    // secretPath / secretPathEnv: secret first path segment required on /admission and /verify
+    // (managed clusters cannot give the apiserver a bearer token: the webhook URL carries it).
+    secretPath: readSecretPath(s, context),
   };
 }
 
@@ -180,4 +178,18 @@ function readTls(value: unknown, at: string, context: BuildContext, issues: Issu
   const clientCaFile = file('clientCaFile', false);
   if (certFile === undefined || keyFile === undefined) return undefined;
   return { certFile, keyFile, clientCaFile };
+}
+
+/** `secretPath` inline or from the environment (`secretPathEnv`), checked as one URL path segment. */
+function readSecretPath(s: ObjectReader, context: BuildContext): string | undefined {
+  const value = readSecret(s, 'secretPath', 'secretPathEnv', context.env);
+  if (value === undefined) return undefined;
+  if (!SECRET_PATH.test(value)) {
+    s.issue(
+      s.has('secretPath') ? 'secretPath' : 'secretPathEnv',
+      'must be one URL path segment of letters, digits, ".", "_", "~" or "-" (at most 256)',
+    );
+    return undefined;
+  }
+  return value;
 }

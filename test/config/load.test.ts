@@ -808,6 +808,13 @@ signingRules:
       expect(config.server.eventsToken).toBeUndefined();
     });
 
+    it('reads the secret path from the environment', () => {
+      expect(
+        parse('server:\n  secretPathEnv: SIGNET_PATH\n', { SIGNET_PATH: 'a-b_c.d~e' }).server.secretPath,
+      ).toBe('a-b_c.d~e');
+      expect(pathsOf('server:\n  secretPathEnv: SIGNET_PATH\n')).toEqual(['server.secretPathEnv']);
+    });
+
     it('refuses an events token that is short or equal to the bearer token', () => {
       expect(pathsOf('server:\n  eventsToken: short\n')).toEqual(['server.eventsToken']);
       expect(
