@@ -31,6 +31,14 @@ export function dockerReference(registry: string, repository: string, tag?: stri
   return `${host}/${repository}${tag !== undefined ? `:${tag}` : ''}`;
 }
 
+/** The tag of a `docker-reference` identity (`host/repo:tag`), or undefined for a repository-only one. */
+export function identityTag(identity: string): string | undefined {
+  const at = identity.indexOf('@');
+  const name = at >= 0 ? identity.slice(0, at) : identity;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(colon + 1) : undefined;
+}
+
 /** What a payload says about the image, for building one. */
 export interface PayloadSubject {
   readonly registry: string;

@@ -1,31 +1,31 @@
 /**
- * Sigstore bundles as cosign v3 writes them with `--new-bundle-format`: a DSSE envelope over an
- * in-toto statement (predicate `https://sigstore.dev/cosign/sign/v1`, subject the image digest),
- * in a Sigstore bundle v0.3, stored as an OCI referrer of the image: an image manifest with
- * `artifactType` the bundle media type, an empty config, the bundle as its one layer and the image
- * as its `subject`. A registry with the OCI referrers API indexes it by itself; on one without
- * (distribution 2.8), the `sha256-<hex>` fallback tag holds an index of the referrers, updated
- * here with the same read, write, check-after and bounded retry as the `.sig` manifest.
+ * Publishes Sigstore bundles as cosign v3 writes them with `--new-bundle-format` (the format lives
+ * in lib/cosign: `dsse.ts`, `bundle-writer.ts`), each stored as an OCI referrer of the image. A
+ * registry with the OCI referrers API indexes it by itself; on one without (distribution 2.8),
+ * the `sha256-<hex>` fallback tag holds an index of the referrers, updated with the same read,
+ * write, check-after and bounded retry as the `.sig` manifest (`appendToManifest`).
  */
 import type { KeyObject } from 'node:crypto';
-import { bundleToJSON, toDSSEBundle } from '@sigstore/bundle';
 import type { Signer } from '@sigstore/sign';
 import type { SigningAlgorithm } from '../config/types';
-import { PublishError } from '../core/errors';
+import { PublishError, RegistryError } from '../core/errors';
 import { KeyedMutex } from '../core/mutex';
 import { onceUntilFailure } from '../core/once';
 import { referrersFallbackTag } from '../core/reference';
-import { sha256Digest as sha256 } from '../cosign/payload';
-import { backoffDelay, sleep } from '../core/retry';
-import { verifySignature } from '../keys/algorithms';
-import type { Descriptor, ImageIndex, RegistryClient } from '../registry/types';
-import { MEDIA_TYPES } from '../registry/types';
 import {
-  COSIGN_SIGN_PREDICATE,
-  IN_TOTO_PAYLOAD_TYPE,
-  loadBundleSignatures,
-  preAuthEncoding,
-} from '../verification/signatures';
+  BUNDLE_ANNOTATIONS,
+  bundleReferrerManifest,
+  dsseBundle,
+  EMPTY_CONFIG,
+} from '../cosign/bundle-writer';
+import { cosignSignStatement, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../cosign/dsse';
+import type { SignatureEvidence } from '../cosign/evidence';
+import { sha256Digest as sha256 } from '../cosign/payload';
+import { readBundleReferrers } from '../cosign/referrers';
+import { verifySignature } from '../keys/algorithms';
+import type { Descriptor, FetchedManifest, ImageIndex, RegistryClient } from '../registry/types';
+import { MEDIA_TYPES } from '../registry/types';
+import { appendToManifest, type AppendSpec } from './append';
 import { DEFAULT_PUBLISHER_OPTIONS, type CandidateOutcome, type PublisherOptions } from './publisher';
 
 /** One bundle that should exist for a digest: who signs it, with what. */
@@ -43,41 +43,6 @@ export interface BundlePublishResult {
   readonly outcomes: readonly CandidateOutcome[];
   /** `registry/repository@<referrer manifest digest>` of each written bundle, by candidate id. */
   readonly written: ReadonlyMap<string, string>;
-}
-
-const EMPTY_CONFIG = Buffer.from('{}');
-/** On the referrer manifest and on its entry in the fallback index, as cosign writes them. */
-const BUNDLE_ANNOTATIONS = {
-  'dev.sigstore.bundle.content': 'dsse-envelope',
-  'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
-} as const;
-const IN_TOTO_STATEMENT_V1 = 'https://in-toto.io/Statement/v1';
-
-/** The in-toto statement cosign v3 signs for an image: the digest, named by its repository. */
-export function cosignSignStatement(imageName: string, digest: string): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      _type: IN_TOTO_STATEMENT_V1,
-      subject: [{ name: imageName, digest: { sha256: digest.slice('sha256:'.length) } }],
-      predicateType: COSIGN_SIGN_PREDICATE,
-      predicate: {},
-    }),
-    'utf8',
-  );
-}
-
-/** The referrer manifest that carries one bundle, with `subject` the image. */
-export function bundleReferrerManifest(subject: Descriptor, bundle: Buffer, created: Date): Buffer {
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA_TYPES.ociManifest,
-    artifactType: MEDIA_TYPES.sigstoreBundle,
-    config: { mediaType: MEDIA_TYPES.ociEmpty, digest: sha256(EMPTY_CONFIG), size: EMPTY_CONFIG.length },
-    layers: [{ mediaType: MEDIA_TYPES.sigstoreBundle, digest: sha256(bundle), size: bundle.length }],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { ...BUNDLE_ANNOTATIONS, 'org.opencontainers.image.created': created.toISOString() },
-  };
-  return Buffer.from(JSON.stringify(manifest), 'utf8');
 }
 
 /**
@@ -114,9 +79,7 @@ export class BundlePublisher {
     subject: Descriptor,
     candidates: readonly BundleCandidate[],
   ): Promise<BundlePublishResult> {
-    const existing = await loadBundleSignatures(client, repository, subject.digest);
-    // A registry that is down or throttling may be hiding a bundle: do not write a second one.
-    if (existing.bundleError !== undefined) throw existing.bundleError;
+    const existing = await existingBundles(client, repository, subject.digest);
     const outcomes = new Map<string, CandidateOutcome>();
     const written = new Map<string, string>();
     const referrers: Descriptor[] = [];
@@ -128,7 +91,6 @@ export class BundlePublisher {
       candidates.map(async (candidate) => {
         const present = existing.evidence.some(
           (e) =>
-            e.source === 'bundle' &&
             e.claims.digests.includes(subject.digest) &&
             verifySignature(candidate.publicKey, candidate.algorithm, e.signedData, e.signature),
         );
@@ -137,21 +99,12 @@ export class BundlePublisher {
           return;
         }
         try {
-          // What @sigstore/sign's DSSEBundleBuilder does with no transparency-log witness, without
-          // importing the package's index (which brings Fulcio, Rekor and TSA clients into the
-          // Lambda bundles: 0.66 MB → 1.6 MB).
           const signer = await candidate.signer();
           const signed = await signer.sign(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement));
-          const bundle = toDSSEBundle({
-            artifact: statement,
-            artifactType: IN_TOTO_PAYLOAD_TYPE,
-            signature: signed.signature,
-            keyHint: signed.key.$case === 'publicKey' ? signed.key.hint : undefined,
-            certificateChain: false,
-          });
-          const bundleBytes = Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8');
-          const manifest = bundleReferrerManifest(subject, bundleBytes, this.now());
-          await Promise.all([emptyConfig(), client.pushBlob(repository, bundleBytes)]);
+          const keyHint = signed.key.$case === 'publicKey' ? signed.key.hint : undefined;
+          const bundle = dsseBundle(statement, signed.signature, keyHint);
+          const manifest = bundleReferrerManifest(subject, bundle, this.now());
+          await Promise.all([emptyConfig(), client.pushBlob(repository, bundle)]);
           const digest = await client.putManifest(
             repository,
             sha256(manifest),
@@ -198,46 +151,61 @@ export class BundlePublisher {
     digest: string,
     referrers: readonly Descriptor[],
   ): Promise<void> {
-    const tag = referrersFallbackTag(digest);
-    let current = await readIndex(client, repository, tag);
-    for (let round = 1; ; round++) {
-      const missing = referrers.filter((r) => !current.some((d) => d.digest === r.digest));
-      if (missing.length === 0) return;
-      const index: ImageIndex = {
-        schemaVersion: 2,
-        mediaType: MEDIA_TYPES.ociIndex,
-        manifests: [...current, ...missing],
-      };
-      const bytes = Buffer.from(JSON.stringify(index), 'utf8');
-      await client.putManifest(repository, tag, bytes, MEDIA_TYPES.ociIndex);
-      const after = await readIndex(client, repository, tag);
-      const kept = [...current, ...referrers].every((r) => after.some((d) => d.digest === r.digest));
-      if (kept) return;
-      if (round >= this.options.maxRounds) {
-        throw new PublishError(
-          'CONFLICT_RETRIES_EXHAUSTED',
-          `${client.host}/${repository}:${tag}: concurrent writers kept replacing the referrers index; gave up after ${round} rounds`,
-        );
-      }
-      // Someone replaced the index between our read and write: start from what they wrote (the
-      // read after ours) and add ours, and whatever of the previous index they dropped, once more.
-      const lost = current.filter((d) => !after.some((a) => a.digest === d.digest));
-      if (lost.length > 0) referrers = [...referrers, ...lost];
-      current = after;
-      await sleep(backoffDelay(this.options.backoff, round));
-    }
+    await appendToManifest(
+      client,
+      repository,
+      referrersFallbackTag(digest),
+      {
+        ...FALLBACK_INDEX,
+        missing: (entries) => referrers.filter((r) => !entries.some((d) => d.digest === r.digest)),
+        write: (manifests) => {
+          const index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests };
+          return Promise.resolve({
+            bytes: Buffer.from(JSON.stringify(index), 'utf8'),
+            mediaType: MEDIA_TYPES.ociIndex,
+          });
+        },
+      },
+      this.options,
+    );
   }
 }
 
-async function readIndex(client: RegistryClient, repository: string, tag: string): Promise<Descriptor[]> {
-  const fetched = await client.getManifest(repository, tag);
-  if (fetched === undefined) return [];
-  if (!('manifests' in fetched.manifest)) {
-    // Never overwrite something we do not understand: it may be someone else's data.
-    throw new PublishError(
-      'SIGNATURE_MANIFEST_INVALID',
-      `${client.host}/${repository}:${tag} is not an image index (${fetched.mediaType}); refusing to overwrite it`,
-    );
+/** Bundle referrers of one digest looked at for one already there. */
+const MAX_BUNDLES_READ = 32;
+
+/**
+ * The bundles already there for `digest`, and whether the registry has the referrers API. A
+ * registry that refuses or garbles the API (405, 403, junk) has none for us (undefined: not
+ * known, so the fallback index is written); one that is down or throttling may be hiding one, so
+ * its error is thrown rather than a second bundle written.
+ */
+async function existingBundles(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<{ readonly evidence: readonly SignatureEvidence[]; readonly referrersApi: boolean | undefined }> {
+  try {
+    return await readBundleReferrers(client, repository, digest, MAX_BUNDLES_READ);
+  } catch (error) {
+    if (error instanceof RegistryError && !error.retryable) return { evidence: [], referrersApi: undefined };
+    throw error;
   }
-  return [...fetched.manifest.manifests];
 }
+
+/** The fallback index as a list of referrer descriptors, one per manifest digest. */
+const FALLBACK_INDEX: Pick<AppendSpec<Descriptor>, 'what' | 'read' | 'same'> = {
+  what: 'referrers index',
+  read: (fetched: FetchedManifest | undefined, where: string): readonly Descriptor[] => {
+    if (fetched === undefined) return [];
+    if (!('manifests' in fetched.manifest)) {
+      // Never overwrite something we do not understand: it may be someone else's data.
+      throw new PublishError(
+        'SIGNATURE_MANIFEST_INVALID',
+        `${where} is not an image index (${fetched.mediaType}); refusing to overwrite it`,
+      );
+    }
+    return fetched.manifest.manifests;
+  },
+  same: (a, b) => a.digest === b.digest,
+};

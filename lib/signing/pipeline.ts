@@ -6,7 +6,8 @@ import { buildPayload, PAYLOAD_ANNOTATIONS } from '../cosign/payload';
 import { isSignatureArtifact, isSignatureArtifactType } from '../cosign/signature-manifest';
 import type { PushEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
-import type { Descriptor, RegistryClient, RegistryClientFactory } from '../registry/types';
+import type { WitnessKey } from '../keys/types';
+import type { Descriptor, FetchedManifest, RegistryClient, RegistryClientFactory } from '../registry/types';
 import { isIndexMediaType } from '../registry/types';
 import { BundlePublisher, type BundleCandidate } from './bundle-publisher';
 import { RuleSet } from './rules';
@@ -167,28 +168,10 @@ export class SigningPipeline {
       if (fetched === undefined) return skip('manifest no longer exists');
       if (isSignatureArtifact(fetched.manifest)) return skip('signature artifact manifest');
 
-      const children: readonly Descriptor[] =
-        isIndexMediaType(fetched.mediaType) && 'manifests' in fetched.manifest
-          ? fetched.manifest.manifests
-          : [];
-      const root: Descriptor = {
-        mediaType: fetched.mediaType,
-        digest: event.digest,
-        size: fetched.bytes.length,
-      };
-      const targets = new Map<string, { subject: Descriptor; rules: SigningRule[] }>([
-        [event.digest, { subject: root, rules: [...rules] }],
-      ]);
-      for (const rule of rules.filter((r) => r.recursive)) {
-        for (const child of children) {
-          const target = targets.get(child.digest) ?? { subject: child, rules: [] };
-          target.rules.push(rule);
-          targets.set(child.digest, target);
-        }
-      }
+      const targets = signingTargets(event.digest, fetched, rules);
       outcomes = (
         await Promise.all(
-          [...targets.values()].map(({ subject, rules: digestRules }) =>
+          targets.map(({ subject, rules: digestRules }) =>
             this.signDigest(client, event, subject, digestRules),
           ),
         )
@@ -210,147 +193,142 @@ export class SigningPipeline {
     return report;
   }
 
+  /** Every rule of one digest: the cosign signatures first, then the bundles of the rules that ask. */
   private async signDigest(
     client: RegistryClient,
     event: PushEvent,
     subject: Descriptor,
     rules: readonly SigningRule[],
   ): Promise<RuleOutcome[]> {
-    const outcomes = await this.signCosign(client, event, subject.digest, rules);
+    const signatureRef = `${event.registry}/${event.repository}:${signatureTag(subject.digest)}`;
+    const prepared = await Promise.all(rules.map((rule) => this.prepare(rule, event, subject.digest)));
+    const failed: RuleOutcome[] = [];
+    const works: RuleWork[] = [];
+    for (const entry of prepared) {
+      if (entry.$case === 'ready') works.push(entry.work);
+      else
+        failed.push(this.outcome(entry.rule, subject.digest, signatureRef, undefined, 'failed', entry.error));
+    }
+    if (works.length === 0) return failed;
+    const signed = await this.signCosign(client, event.repository, subject.digest, signatureRef, works);
     // Rules with `bundle: true` also publish a Sigstore bundle, once their cosign signature is
     // in place; a rule whose bundle fails has failed (a re-delivery finds the signature present
     // and writes only the bundle).
-    const bundleRules = rules.filter(
-      (rule) => rule.bundle && outcomes.some((o) => o.rule === rule.name && o.status !== 'failed'),
+    const bundled = signed.filter(({ work, outcome }) => work.rule.bundle && outcome.status !== 'failed');
+    if (bundled.length === 0) return [...failed, ...signed.map(({ outcome }) => outcome)];
+    const bundles = await this.publishBundles(
+      client,
+      event.repository,
+      subject,
+      bundled.map(({ work }) => work),
     );
-    if (bundleRules.length === 0) return outcomes;
-    const bundles = new Map<string, CandidateOutcome>();
-    const candidates: BundleCandidate[] = [];
-    await Promise.all(
-      bundleRules.map(async (rule) => {
-        try {
-          const key = this.deps.keys.get(rule.witness);
-          candidates.push({
-            id: rule.name,
-            publicKey: await key.publicKey(),
-            algorithm: rule.algorithm,
-            signer: () => key.signer(rule.algorithm),
-          });
-        } catch (error) {
-          bundles.set(rule.name, { $case: 'failed', id: rule.name, error });
-        }
+    return [
+      ...failed,
+      ...signed.map(({ work, outcome }): RuleOutcome => {
+        const bundle = bundles.outcomes.get(work.rule.name);
+        if (bundle === undefined) return outcome;
+        if (bundle.$case === 'failed') return { ...outcome, status: 'failed', ...errorFields(bundle.error) };
+        const bundleRef = bundles.written.get(work.rule.name);
+        return {
+          ...outcome,
+          // Signed when anything was written for the rule: the cosign signature or the bundle.
+          status: outcome.status === 'signed' || bundle.$case === 'written' ? 'signed' : 'already-signed',
+          bundle: bundle.$case,
+          ...(bundleRef !== undefined ? { bundleRef } : {}),
+        };
       }),
-    );
-    let written: ReadonlyMap<string, string> = new Map();
-    try {
-      const result = await this.bundles.publish(client, event.repository, subject, candidates);
-      for (const outcome of result.outcomes) bundles.set(outcome.id, outcome);
-      written = result.written;
-    } catch (error) {
-      for (const { id } of candidates) bundles.set(id, { $case: 'failed', id, error });
-    }
-    return outcomes.map((outcome): RuleOutcome => {
-      const bundle = bundles.get(outcome.rule);
-      if (bundle === undefined) return outcome;
-      if (bundle.$case === 'failed') return { ...outcome, status: 'failed', ...errorFields(bundle.error) };
-      const bundleRef = written.get(outcome.rule);
-      return {
-        ...outcome,
-        // Signed when anything was written for the rule: the cosign signature or the bundle.
-        status: outcome.status === 'signed' || bundle.$case === 'written' ? 'signed' : 'already-signed',
-        bundle: bundle.$case,
-        ...(bundleRef !== undefined ? { bundleRef } : {}),
-      };
-    });
+    ];
   }
 
+  /** The cosign `.sig` layer of every rule, in one publish; each rule's outcome. */
   private async signCosign(
     client: RegistryClient,
-    event: PushEvent,
+    repository: string,
     digest: string,
-    rules: readonly SigningRule[],
-  ): Promise<RuleOutcome[]> {
-    const signatureRef = `${event.registry}/${event.repository}:${signatureTag(digest)}`;
-    const prepared = await Promise.all(
-      rules.map(async (rule) => {
-        try {
-          return { rule, candidate: await this.candidate(rule, event, digest) };
-        } catch (error) {
-          return { rule, error };
-        }
-      }),
-    );
-    const outcomes: RuleOutcome[] = [];
-    const candidates: SignatureCandidate[] = [];
-    const keyIds = new Map<string, string>();
-    for (const entry of prepared) {
-      if ('candidate' in entry && entry.candidate !== undefined) {
-        candidates.push(entry.candidate.candidate);
-        keyIds.set(entry.rule.name, entry.candidate.keyId);
-      } else {
-        outcomes.push(this.outcome(entry.rule, digest, signatureRef, undefined, 'failed', entry.error));
-      }
-    }
-    if (candidates.length === 0) return outcomes;
+    signatureRef: string,
+    works: readonly RuleWork[],
+  ): Promise<{ work: RuleWork; outcome: RuleOutcome }[]> {
+    const outcome = (work: RuleWork, status: RuleOutcome['status'], error?: unknown): RuleOutcome =>
+      this.outcome(work.rule, digest, signatureRef, work.keyId, status, error);
+    let published: ReadonlyMap<string, CandidateOutcome>;
     try {
-      const result = await this.publisher.publish(client, event.repository, digest, candidates);
-      for (const outcome of result.outcomes) {
-        const rule = rules.find((r) => r.name === outcome.id) as SigningRule;
-        const keyId = keyIds.get(rule.name);
-        switch (outcome.$case) {
-          case 'written':
-            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'signed'));
-            break;
-          case 'present':
-            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'already-signed'));
-            break;
-          case 'failed':
-            outcomes.push(this.outcome(rule, digest, signatureRef, keyId, 'failed', outcome.error));
-            break;
-        }
-      }
+      const candidates = works.map((w) => w.candidate);
+      const result = await this.publisher.publish(client, repository, digest, candidates);
+      published = new Map(result.outcomes.map((o) => [o.id, o]));
     } catch (error) {
-      for (const candidate of candidates) {
-        const rule = rules.find((r) => r.name === candidate.id) as SigningRule;
-        outcomes.push(this.outcome(rule, digest, signatureRef, keyIds.get(rule.name), 'failed', error));
-      }
+      return works.map((work) => ({ work, outcome: outcome(work, 'failed', error) }));
     }
-    return outcomes;
+    return works.map((work) => {
+      const result = published.get(work.candidate.id);
+      if (result === undefined) return { work, outcome: outcome(work, 'failed', NO_OUTCOME) };
+      switch (result.$case) {
+        case 'written':
+          return { work, outcome: outcome(work, 'signed') };
+        case 'present':
+          return { work, outcome: outcome(work, 'already-signed') };
+        case 'failed':
+          return { work, outcome: outcome(work, 'failed', result.error) };
+      }
+    });
   }
 
-  private async candidate(
-    rule: SigningRule,
-    event: PushEvent,
-    digest: string,
-  ): Promise<{ candidate: SignatureCandidate; keyId: string }> {
-    const key = this.deps.keys.get(rule.witness);
-    const [signer, publicKey, keyId] = await Promise.all([
-      key.signer(rule.algorithm),
-      key.publicKey(),
-      key.keyId(),
-    ]);
-    const payload = buildPayload({
-      registry: event.registry,
-      repository: event.repository,
-      digest,
-      tag: rule.signatureType === 'default' ? event.tag : undefined,
-      annotations: {
-        ...rule.annotations,
-        [PAYLOAD_ANNOTATIONS.rule]: rule.name,
-        [PAYLOAD_ANNOTATIONS.witness]: rule.witness,
-        [PAYLOAD_ANNOTATIONS.keyId]: keyId,
-      },
-    });
-    return {
-      keyId,
-      candidate: {
+  /** The Sigstore bundles of `works`, by rule name; a publish that throws fails them all. */
+  private async publishBundles(
+    client: RegistryClient,
+    repository: string,
+    subject: Descriptor,
+    works: readonly RuleWork[],
+  ): Promise<{ outcomes: ReadonlyMap<string, CandidateOutcome>; written: ReadonlyMap<string, string> }> {
+    const candidates = works.map(({ rule, key, candidate }): BundleCandidate => ({
+      id: rule.name,
+      publicKey: candidate.publicKey,
+      algorithm: rule.algorithm,
+      signer: () => key.signer(rule.algorithm),
+    }));
+    try {
+      const result = await this.bundles.publish(client, repository, subject, candidates);
+      return { outcomes: new Map(result.outcomes.map((o) => [o.id, o])), written: result.written };
+    } catch (error) {
+      const failed = candidates.map(({ id }): [string, CandidateOutcome] => [
+        id,
+        { $case: 'failed', id, error },
+      ]);
+      return { outcomes: new Map(failed), written: new Map() };
+    }
+  }
+
+  /** The rule's key, signer and payload for `digest`, or why the rule cannot sign. */
+  private async prepare(rule: SigningRule, event: PushEvent, digest: string): Promise<Prepared> {
+    try {
+      const key = this.deps.keys.get(rule.witness);
+      const [signer, publicKey, keyId] = await Promise.all([
+        key.signer(rule.algorithm),
+        key.publicKey(),
+        key.keyId(),
+      ]);
+      const payload = buildPayload({
+        registry: event.registry,
+        repository: event.repository,
+        digest,
+        tag: rule.signatureType === 'default' ? event.tag : undefined,
+        annotations: {
+          ...rule.annotations,
+          [PAYLOAD_ANNOTATIONS.rule]: rule.name,
+          [PAYLOAD_ANNOTATIONS.witness]: rule.witness,
+          [PAYLOAD_ANNOTATIONS.keyId]: keyId,
+        },
+      });
+      const candidate: SignatureCandidate = {
         id: rule.name,
         payload,
         publicKey,
         algorithm: rule.algorithm,
         sign: async (data) => (await signer.sign(data)).signature,
-      },
-    };
+      };
+      return { $case: 'ready', work: { rule, key, keyId, candidate } };
+    } catch (error) {
+      return { $case: 'failed', rule, error };
+    }
   }
 
   private outcome(
@@ -390,6 +368,45 @@ export class SigningPipeline {
     }
   }
 }
+
+/**
+ * The digests a push signs, each with its rules: the pushed manifest with every rule and, for an
+ * index, each child manifest with the rules that are `recursive`.
+ */
+function signingTargets(
+  digest: string,
+  fetched: FetchedManifest,
+  rules: readonly SigningRule[],
+): { subject: Descriptor; rules: SigningRule[] }[] {
+  const root: Descriptor = { mediaType: fetched.mediaType, digest, size: fetched.bytes.length };
+  const targets = new Map([[digest, { subject: root, rules: [...rules] }]]);
+  const children =
+    isIndexMediaType(fetched.mediaType) && 'manifests' in fetched.manifest ? fetched.manifest.manifests : [];
+  for (const rule of rules.filter((r) => r.recursive)) {
+    for (const child of children) {
+      const target = targets.get(child.digest) ?? { subject: child, rules: [] };
+      target.rules.push(rule);
+      targets.set(child.digest, target);
+    }
+  }
+  return [...targets.values()];
+}
+
+/** One rule at work on one digest: the rule, its witness key and signer, and what it signs. */
+interface RuleWork {
+  readonly rule: SigningRule;
+  readonly key: WitnessKey;
+  readonly keyId: string;
+  readonly candidate: SignatureCandidate;
+}
+
+/** A rule ready to sign, or the reason it cannot (its key is unusable, its algorithm does not fit). */
+type Prepared =
+  | { readonly $case: 'ready'; readonly work: RuleWork }
+  | { readonly $case: 'failed'; readonly rule: SigningRule; readonly error: unknown };
+
+/** A publisher that left a candidate without an outcome (a bug), reported as a failure. */
+const NO_OUTCOME = new Error('no outcome recorded');
 
 function errorFields(error: unknown): { error: string; errorCode: string } {
   return { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' };

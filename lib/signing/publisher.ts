@@ -1,19 +1,21 @@
 import type { KeyObject } from 'node:crypto';
 import type { SigningAlgorithm } from '../config/types';
-import { PublishError, RegistryError } from '../core/errors';
+import { PublishError } from '../core/errors';
 import { KeyedMutex } from '../core/mutex';
 import { signatureTag } from '../core/reference';
-import { backoffDelay, sleep, type RetryPolicy } from '../core/retry';
+import type { RetryPolicy } from '../core/retry';
 import { sha256Digest } from '../cosign/payload';
 import {
   layerSignature,
+  SIGNATURE_ANNOTATION,
   signatureConfigBlob,
   signatureLayerDescriptor,
   signatureManifest,
 } from '../cosign/signature-manifest';
 import { verifySignature } from '../keys/algorithms';
-import type { Descriptor, ImageManifest, RegistryClient } from '../registry/types';
+import type { Descriptor, FetchedManifest, RegistryClient } from '../registry/types';
 import { MEDIA_TYPES } from '../registry/types';
+import { appendToManifest, readManifestEntries, type AppendSpec, type InterleaveHook } from './append';
 
 /** One signature that should exist on a digest: its payload, who signs it, and how. */
 export interface SignatureCandidate {
@@ -45,11 +47,14 @@ export interface PublishResult {
   readonly rounds: number;
 }
 
+/** How hard the publishers try on a contended manifest (the `.sig` manifest, the fallback index). */
 export interface PublisherOptions {
   /** Read-modify-write rounds before giving up on a contended manifest. */
   readonly maxRounds: number;
   /** Backoff between rounds. */
   readonly backoff: RetryPolicy;
+  /** Called between the steps of every append (tests: a concurrent writer winning a race). */
+  readonly interleave?: InterleaveHook;
 }
 
 export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = {
@@ -61,8 +66,8 @@ export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = {
  * Appends cosign signature layers to a digest's `sha256-<hex>.sig` manifest without losing anyone
  * else's layers. Work on one digest is serialized inside the process; across processes every write
  * is followed by a read that checks both our layers and the layers we based the write on, and a
- * lost race is retried with backoff. A candidate already present (same payload digest, signature
- * valid under the same key) is neither signed nor written again.
+ * lost race is retried with backoff (`appendToManifest`). A candidate already present (same
+ * payload digest, signature valid under the same key) is neither signed nor written again.
  */
 export class SignaturePublisher {
   private readonly locks = new KeyedMutex();
@@ -91,23 +96,23 @@ export class SignaturePublisher {
   ): Promise<PublishResult> {
     const tag = signatureTag(digest);
     const where = `${repository}:${tag}`;
-    let current = await readSignatureManifest(client, repository, tag);
+    const current = await readManifestEntries(client, repository, tag, SIGNATURE_LAYERS);
     const outcomes = new Map<string, CandidateOutcome>();
+    const result = (manifestDigest: string | undefined, rounds: number): PublishResult => ({
+      outcomes: candidates.map(
+        (c) => outcomes.get(c.id) ?? { $case: 'failed', id: c.id, error: new Error('no outcome recorded') },
+      ),
+      signatureTag: where,
+      manifestDigest,
+      rounds,
+    });
     const missing = candidates.filter((candidate) => {
-      if (current.layers.some((layer) => isSameSignature(layer, candidate))) {
+      if (current.entries.some((layer) => isSameSignature(layer, candidate))) {
         outcomes.set(candidate.id, { $case: 'present', id: candidate.id });
         return false;
       }
       return true;
     });
-    if (missing.length === 0) {
-      return {
-        outcomes: ordered(candidates, outcomes),
-        signatureTag: where,
-        manifestDigest: current.digest,
-        rounds: 0,
-      };
-    }
 
     // Sign and upload payloads once, outside the read-modify-write loop, so the window between
     // reading the manifest and writing it stays as short as possible.
@@ -124,104 +129,56 @@ export class SignaturePublisher {
       }),
     );
     const pending = signed.filter((entry) => entry !== undefined);
-    if (pending.length === 0) {
-      return {
-        outcomes: ordered(candidates, outcomes),
-        signatureTag: where,
-        manifestDigest: current.digest,
-        rounds: 0,
-      };
-    }
+    if (pending.length === 0) return result(current.digest, 0);
 
-    // What the registry held at the last read: layers of `current` not in it must be written back.
-    let stored = current.layers;
-    for (let round = 1; ; round++) {
-      const toAdd = pending.filter(
-        ({ candidate }) => !current.layers.some((l) => isSameSignature(l, candidate)),
-      );
-      const restoring = current.layers.some((layer) => !stored.some((l) => sameLayer(l, layer)));
-      let written: readonly Descriptor[] = current.layers;
-      if (toAdd.length > 0 || restoring) {
-        const layers = [...current.layers, ...toAdd.map(({ layer }) => layer)];
-        const config = signatureConfigBlob(layers);
-        await client.pushBlob(repository, config);
-        const bytes = Buffer.from(JSON.stringify(signatureManifest(layers, config)), 'utf8');
-        try {
-          await client.putManifest(repository, tag, bytes, MEDIA_TYPES.ociManifest);
-          written = layers;
-        } catch (error) {
-          // Another writer uploading the same payload or config blob at this moment makes the
-          // distribution registry briefly report it unknown (it rewrites the repository's link
-          // file in place). Our write did not happen: upload again and take another round.
-          if (!(error instanceof RegistryError && error.code === 'BLOB_UNKNOWN')) throw error;
-          if (round >= this.options.maxRounds) throw error;
+    const after = await appendToManifest(
+      client,
+      repository,
+      tag,
+      {
+        ...SIGNATURE_LAYERS,
+        // A candidate is there when its layer is, or another writer's equivalent signature is.
+        missing: (layers) =>
+          pending
+            .filter(({ candidate }) => !layers.some((l) => isSameSignature(l, candidate)))
+            .map(({ layer }) => layer),
+        write: async (layers) => {
+          const config = signatureConfigBlob(layers);
+          await client.pushBlob(repository, config);
+          const bytes = Buffer.from(JSON.stringify(signatureManifest(layers, config)), 'utf8');
+          return { bytes, mediaType: MEDIA_TYPES.ociManifest };
+        },
+        reupload: async () => {
           await Promise.all(pending.map(({ candidate }) => client.pushBlob(repository, candidate.payload)));
-        }
-      }
-      // Check after the write: another writer may have replaced the manifest between our read
-      // and our write (their layers would then be missing) or right after it (ours would be).
-      const after = await readSignatureManifest(client, repository, tag);
-      const oursPresent = pending.every(({ candidate }) =>
-        after.layers.some((l) => isSameSignature(l, candidate)),
-      );
-      const basePresent = written.every((layer) => after.layers.some((l) => sameLayer(l, layer)));
-      if (oursPresent && basePresent) {
-        for (const { candidate, layer } of pending) {
-          // Ours is the layer there, or another writer's equivalent signature is.
-          const oursThere = after.layers.some((l) => sameLayer(l, layer));
-          outcomes.set(candidate.id, { $case: oursThere ? 'written' : 'present', id: candidate.id });
-        }
-        return {
-          outcomes: ordered(candidates, outcomes),
-          signatureTag: where,
-          manifestDigest: after.digest,
-          rounds: round,
-        };
-      }
-      if (round >= this.options.maxRounds) {
-        throw new PublishError(
-          'CONFLICT_RETRIES_EXHAUSTED',
-          `${client.host}/${where}: concurrent writers kept replacing the signature manifest; gave up after ${round} rounds`,
-        );
-      }
-      // Merge what the other writer wrote with what we saw, so their layers survive our retry.
-      // Our own layers are left out: `toAdd` puts back the ones still missing, and one the other
-      // writer already holds an equivalent of (same payload, valid under the same key) would be
-      // a second signature by the same witness.
-      const merged = [...after.layers];
-      for (const layer of written) {
-        const ours = pending.some((entry) => sameLayer(entry.layer, layer));
-        if (!ours && !merged.some((l) => sameLayer(l, layer))) merged.push(layer);
-      }
-      current = { digest: after.digest, layers: merged };
-      stored = after.layers;
-      await sleep(backoffDelay(this.options.backoff, round));
-    }
-  }
-}
-
-interface SignatureManifestState {
-  readonly digest: string | undefined;
-  readonly layers: readonly Descriptor[];
-}
-
-async function readSignatureManifest(
-  client: RegistryClient,
-  repository: string,
-  tag: string,
-): Promise<SignatureManifestState> {
-  const fetched = await client.getManifest(repository, tag);
-  if (fetched === undefined) return { digest: undefined, layers: [] };
-  const manifest = fetched.manifest;
-  if (!('layers' in manifest) || !Array.isArray(manifest.layers)) {
-    // Never overwrite something we do not understand: it may be someone else's data.
-    throw new PublishError(
-      'SIGNATURE_MANIFEST_INVALID',
-      `${client.host}/${repository}:${tag} is not an image manifest (${fetched.mediaType}); refusing to overwrite it`,
+        },
+      },
+      this.options,
+      current,
     );
+    for (const { candidate, layer } of pending) {
+      const oursThere = after.entries.some((l) => sameLayer(l, layer));
+      outcomes.set(candidate.id, { $case: oursThere ? 'written' : 'present', id: candidate.id });
+    }
+    return result(after.digest, after.rounds);
   }
-  return { digest: fetched.digest, layers: (manifest as ImageManifest).layers };
 }
+
+/** The `.sig` manifest as a list of layers; a layer is its payload digest and signature. */
+const SIGNATURE_LAYERS: Pick<AppendSpec<Descriptor>, 'what' | 'read' | 'same'> = {
+  what: 'signature manifest',
+  read: (fetched: FetchedManifest | undefined, where: string): readonly Descriptor[] => {
+    if (fetched === undefined) return [];
+    if (!('layers' in fetched.manifest) || !Array.isArray(fetched.manifest.layers)) {
+      // Never overwrite something we do not understand: it may be someone else's data.
+      throw new PublishError(
+        'SIGNATURE_MANIFEST_INVALID',
+        `${where} is not an image manifest (${fetched.mediaType}); refusing to overwrite it`,
+      );
+    }
+    return fetched.manifest.layers;
+  },
+  same: sameLayer,
+};
 
 function isSameSignature(layer: Descriptor, candidate: SignatureCandidate): boolean {
   if (layer.digest !== sha256Digest(candidate.payload)) return false;
@@ -234,23 +191,6 @@ function isSameSignature(layer: Descriptor, candidate: SignatureCandidate): bool
 
 function sameLayer(a: Descriptor, b: Descriptor): boolean {
   return (
-    a.digest === b.digest &&
-    a.annotations?.['dev.cosignproject.cosign/signature'] ===
-      b.annotations?.['dev.cosignproject.cosign/signature']
-  );
-}
-
-function ordered(
-  candidates: readonly SignatureCandidate[],
-  outcomes: ReadonlyMap<string, CandidateOutcome>,
-): CandidateOutcome[] {
-  // Every candidate has an outcome by construction; a missing one would be a bug, reported as a failure.
-  return candidates.map(
-    (candidate) =>
-      outcomes.get(candidate.id) ?? {
-        $case: 'failed',
-        id: candidate.id,
-        error: new Error('no outcome recorded'),
-      },
+    a.digest === b.digest && a.annotations?.[SIGNATURE_ANNOTATION] === b.annotations?.[SIGNATURE_ANNOTATION]
   );
 }

@@ -10,7 +10,8 @@ import type { KeyObject } from 'node:crypto';
 import type { SignedIdentity, SigningAlgorithm, Witness } from '../config/types';
 import { algorithmsFor, shapeOf, verifySignature } from '../keys/algorithms';
 import type { WitnessKey } from '../keys/types';
-import type { LoadedSignatures, SignatureEvidence, SignatureSource } from './signatures';
+import type { SignatureEvidence, SignatureSource } from '../cosign/evidence';
+import type { LoadedSignatures } from './signatures';
 import { checksTag, requiredRepository, signedRepository } from './identity';
 import { reason, reasonFromError, type Reason } from './reasons';
 

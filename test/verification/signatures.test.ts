@@ -1,6 +1,9 @@
 import { KeyRing } from '../../lib/keys/keyring';
 import { signatureTag } from '../../lib/core/reference';
-import { identityTag, loadSignatures, parseBundle, preAuthEncoding } from '../../lib/verification/signatures';
+import { parseBundle } from '../../lib/cosign/bundle';
+import { preAuthEncoding } from '../../lib/cosign/dsse';
+import { identityTag } from '../../lib/cosign/payload';
+import { loadSignatures } from '../../lib/verification/signatures';
 import { ImageVerifier } from '../../lib/verification/verifier';
 import { cosignPayload } from '../support/cosign-writer';
 import { MemoryRegistries, MemoryRegistry, policy, testKey, verificationConfig } from './helpers';
