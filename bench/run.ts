@@ -12,7 +12,7 @@
  * bench/results/latest.json. docs/PERFORMANCE.md describes the method and keeps the figures.
  *
  * Environment: BENCH_QUICK=1 (short runs), BENCH_PROFILE=<dir> (`--cpu-prof` of the service
- * process into <dir>).
+ * process into <dir>). `npm run bench -- https` runs bench/https.ts (admission over HTTPS and HTTP).
  */
 import {
   createPrivateKey,
@@ -847,7 +847,10 @@ function summary(samples: readonly number[]) {
   };
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// `npm run bench -- https`: only the HTTPS-against-HTTP admission case (bench/https.ts).
+(process.argv[2] === 'https' ? import('./https').then((https) => https.main()) : main()).catch(
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -41,7 +41,8 @@ export class ServiceMetrics implements Telemetry {
 
   constructor(journalDepth: () => JournalDepth | undefined) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'signet_process_' });
+    // prom-client's default names already begin with process_ or nodejs_ (signet_process_cpu_seconds_total).
+    collectDefaultMetrics({ register: this.registry, prefix: 'signet_' });
     this.pushesReceived = new Counter({
       name: 'signet_pushes_received_total',
       help: 'Pushes named by authenticated events, by event source',
@@ -113,12 +114,6 @@ export class ServiceMetrics implements Telemetry {
       this.pushesReceived.inc({ source });
       if (outcome.$case === 'ignored') this.pushesIgnored.inc({ reason: ignoredReason(outcome.reason) });
     }
-  }
-
-  /** Counts a push acknowledged without reaching the intake (an unconfigured registry). */
-  ignored(source: string, reason: string): void {
-    this.pushesReceived.inc({ source });
-    this.pushesIgnored.inc({ reason: ignoredReason(reason) });
   }
 
   /** Counts one signing attempt's outcomes. */

@@ -67,6 +67,9 @@ export class SignetServer {
   readonly scheme: 'http' | 'https';
   private tlsMaterial: TlsMaterial | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
+  /** The last reload failure logged, so that a broken renewal is reported once. */
+  private reloadProblem: string | undefined;
+  private closing = false;
 
   constructor(
     private readonly surface: SurfaceDeps,
@@ -109,9 +112,14 @@ export class SignetServer {
     });
   }
 
-  /** Stops accepting connections; resolves once those in flight are answered. */
+  /**
+   * Stops accepting connections; resolves once those in flight are answered. Their answers close
+   * the connection: a kept-alive connection (the apiserver's, a registry's notifier) would
+   * otherwise hold the close up until the client or the keep-alive timeout ends it.
+   */
   close(): Promise<void> {
     clearInterval(this.reloadTimer);
+    this.closing = true;
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
@@ -133,12 +141,18 @@ export class SignetServer {
         ...(next.ca !== undefined ? { ca: next.ca } : {}),
       });
     } catch (err) {
-      this.options.logger?.warn('TLS files not reloaded; serving the previous certificate', {
-        certFile: tls.certFile,
-        cause: describeError(err),
-      });
+      // Said once per broken state, not at every look: the files stay broken until someone acts.
+      const problem = describeError(err);
+      if (problem !== this.reloadProblem) {
+        this.options.logger?.warn('TLS files not reloaded; serving the previous certificate', {
+          certFile: tls.certFile,
+          cause: problem,
+        });
+      }
+      this.reloadProblem = problem;
       return;
     }
+    this.reloadProblem = undefined;
     this.tlsMaterial = next;
     this.options.logger?.info('TLS certificate reloaded', { certFile: tls.certFile });
   }
@@ -156,7 +170,7 @@ export class SignetServer {
         close: true,
       };
     }
-    write(res, response);
+    write(res, this.closing ? { ...response, close: true } : response);
   }
 }
 

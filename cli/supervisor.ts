@@ -41,6 +41,8 @@ export class SupervisedRegistry {
   private crashes: number[] = [];
   private down: string | undefined = 'not started';
   private timer: NodeJS.Timeout | undefined;
+  /** A restart under way, which `stop` must wait for. */
+  private restarting: Promise<void> | undefined;
   private readonly settings: Required<SupervisorOptions>;
 
   constructor(
@@ -77,6 +79,8 @@ export class SupervisedRegistry {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    // A restart under way stops its own registry once it sees `stopping`.
+    await this.restarting;
     await this.current?.stop();
   }
 
@@ -107,7 +111,9 @@ export class SupervisedRegistry {
     } else {
       this.logger.error('embedded registry exited', fields);
     }
-    this.timer = setTimeout(() => void this.restart(), backoffMs);
+    this.timer = setTimeout(() => {
+      this.restarting = this.restart().finally(() => (this.restarting = undefined));
+    }, backoffMs);
     this.timer.unref();
   }
 
