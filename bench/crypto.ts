@@ -127,6 +127,7 @@ export async function measureCrypto(iterations: number): Promise<CryptoFigures[]
             tag: 'v1',
           },
           certificate: undefined,
+          material: { $case: 'cosign-layer', annotations: {} },
         },
       ],
       rejected: [],

@@ -150,6 +150,11 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
           id: 'signet:local-key-witness',
           message: `policy "${policy.name}": witness "${name}" is a key file (${fileOf(key)}), which the verify Lambda cannot read; give the witness an awskms:// key or an inline publicKey PEM`,
         });
+      } else if (key.$case === 'keyless' && key.trustedRootPath !== undefined) {
+        warnings.push({
+          id: 'signet:local-key-witness',
+          message: `policy "${policy.name}": keyless witness "${name}" reads its trusted root from a file (${fileOf(key)}), which the verify Lambda cannot read; only the built-in public-good root works there`,
+        });
       }
     }
   }
@@ -296,10 +301,11 @@ function fileOf(key: KeyReference): string {
     case 'publicKeyFile':
       return key.path;
     case 'certificate':
-      return key.certificatePath;
+      return key.certificatePath ?? key.rootPaths[0] ?? key.$case;
+    case 'keyless':
+      return key.trustedRootPath ?? key.$case;
     case 'kms':
     case 'publicKeyPem':
-    case 'keyless':
       return key.$case;
   }
 }

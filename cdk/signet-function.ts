@@ -24,8 +24,8 @@ export const BUNDLE_OPTIONS = {
 
 /** What differs between Signet's functions; everything else is a shared default. */
 export interface SignetFunctionProps {
-  /** The handler file under `functions/` (`sign`, `verify`, `failure`); it exports `handler`. */
-  readonly entry: 'sign' | 'verify' | 'failure';
+  /** The handler file under `functions/` (`sign`, `verify`, `failure`, `reverify`); it exports `handler`. */
+  readonly entry: 'sign' | 'verify' | 'failure' | 'reverify';
   readonly description: string;
   readonly timeout: Duration;
   /** MB; CPU grows with memory, so it also buys faster KMS/crypto work and cold starts. */
@@ -39,6 +39,8 @@ export interface SignetFunctionProps {
   readonly deadLetterQueue?: sqs.IQueue;
   /** Log retention; default one month. */
   readonly logRetention?: logs.RetentionDays;
+  /** Instances that may run at once (1: invocations never overlap); default unreserved. */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -94,6 +96,7 @@ export class SignetFunction extends Construct {
       maxEventAge: props.maxEventAge,
       onFailure: props.onFailure,
       deadLetterQueue: props.deadLetterQueue,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       bundling: {
         minify: BUNDLE_OPTIONS.minify,
         sourceMap: BUNDLE_OPTIONS.sourceMap,

@@ -1,11 +1,14 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -16,10 +19,12 @@ import {
   METRICS_NAMESPACE,
   SERVICE_NAME,
   failureEnvironment,
+  reverifyEnvironment,
   signEnvironment,
   verifyEnvironment,
 } from '../functions/env';
 import { SIGNATURE_ARTIFACT_TYPES } from '../lib/cosign/signature-manifest';
+import { LEDGER_TABLE_SCHEMA } from '../lib/ledger/dynamodb-schema';
 import {
   STANDARD_PARAMETER_BYTES,
   planDeployment,
@@ -95,6 +100,12 @@ export const ECR_READ_ACTIONS = [
 ];
 export const KMS_SIGN_ACTIONS = ['kms:Sign', 'kms:GetPublicKey', 'kms:DescribeKey'];
 export const KMS_VERIFY_ACTIONS = ['kms:GetPublicKey', 'kms:DescribeKey'];
+/** What each function does to the ledger table: the sign function records signatures once each
+ * (a conditional put), the verify function decisions (batches), re-verification reads admitted
+ * images and signatures and writes findings. None reads through an index or deletes. */
+export const LEDGER_SIGN_ACTIONS = ['dynamodb:PutItem'];
+export const LEDGER_VERIFY_ACTIONS = ['dynamodb:BatchWriteItem'];
+export const LEDGER_REVERIFY_ACTIONS = ['dynamodb:Query', 'dynamodb:BatchWriteItem'];
 
 /** Tags cosign gives signatures, attestations and SBOMs: `sha256-<hex>.sig` and so on. */
 export const SIGNATURE_TAG_SUFFIXES = ['.sig', '.att', '.sbom'];
@@ -111,6 +122,12 @@ export class SigningService extends Construct {
   readonly signFunction: SignetFunction;
   readonly failureFunction: SignetFunction;
   readonly verifyFunction: SignetFunction;
+  /** The ledger: signatures, admission decisions, admitted images, findings. */
+  readonly ledgerTable: dynamodb.Table;
+  /** Continuous re-verification, when the configuration has `reverify`. */
+  readonly reverifyFunction: SignetFunction | undefined;
+  readonly reverifySchedule: scheduler.Schedule | undefined;
+  private reverifyScheduleRole: iam.Role | undefined;
   readonly webhookUrl: lambda.FunctionUrl;
   readonly eventBus: events.IEventBus;
   readonly pushRule: events.Rule;
@@ -124,6 +141,8 @@ export class SigningService extends Construct {
     readonly deadLetters: cloudwatch.Alarm;
     readonly verifyErrors: cloudwatch.Alarm;
     readonly verifyLatency: cloudwatch.Alarm;
+    /** With `reverify`: an admitted image lost trust (a finding opened). */
+    readonly trustLost?: cloudwatch.Alarm;
   };
   /** Signing and admission at a glance: the functions' EMF metrics, the queue, the alarms. */
   readonly dashboard: cloudwatch.Dashboard;
@@ -164,6 +183,7 @@ export class SigningService extends Construct {
         generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       });
     this.keys = this.createKeys(plan.keys);
+    this.ledgerTable = this.createLedgerTable();
 
     this.failureFunction = new SignetFunction(this, 'Failure', {
       entry: 'failure',
@@ -194,6 +214,7 @@ export class SigningService extends Construct {
         configTtlSeconds,
         eventBus: this.eventBus.eventBusArn,
         registryHost: props.registryHost,
+        ledgerTable: this.ledgerTable.tableName,
       }),
       retryAttempts: SIGN_RETRY_ATTEMPTS,
       maxEventAge: SIGN_MAX_EVENT_AGE,
@@ -210,8 +231,10 @@ export class SigningService extends Construct {
         configParameter: this.configParameter.parameterName,
         configTtlSeconds,
         tokenSecret: this.tokenSecret.secretArn,
+        ledgerTable: this.ledgerTable.tableName,
       }),
     });
+    [this.reverifyFunction, this.reverifySchedule] = this.createReverification(plan, configTtlSeconds);
     // Auth type NONE on purpose: the apiserver calls webhooks with a plain HTTPS client that
     // cannot SigV4-sign requests (AWS_IAM auth would reject every admission review). Requests
     // are authenticated by the handler instead: Signet's token as a bearer header or secret path.
@@ -239,6 +262,83 @@ export class SigningService extends Construct {
     this.alarms = this.createAlarms(props);
     this.dashboard = this.createDashboard();
     this.createOutputs();
+  }
+
+  /**
+   * The ledger table: on demand (admissions come in bursts), point-in-time recovery (it is an
+   * audit record), kept when the stack is deleted, deletion-protected. Decisions, resolved findings
+   * and admitted images expire through TTL; signatures are kept. Key layout: lib/ledger.
+   */
+  private createLedgerTable(): dynamodb.Table {
+    const { partitionKey, sortKey, timeToLiveAttribute, indexes } = LEDGER_TABLE_SCHEMA;
+    const table = new dynamodb.Table(this, 'Ledger', {
+      partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const [indexName, keys] of Object.entries(indexes)) {
+      table.addGlobalSecondaryIndex({
+        indexName,
+        partitionKey: { name: keys.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: keys.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+    return table;
+  }
+
+  /**
+   * With `reverify` in the configuration: the re-verification function (one instance at most, so
+   * rounds never overlap; a tick that finds it busy is dropped, not queued) and the EventBridge
+   * Scheduler schedule that invokes it every `reverify.intervalSeconds`, rounded up to minutes.
+   */
+  private createReverification(
+    plan: DeploymentPlan,
+    configTtlSeconds: number,
+  ): [SignetFunction | undefined, scheduler.Schedule | undefined] {
+    const settings = plan.config.reverify;
+    if (settings === undefined) return [undefined, undefined];
+    const fn = new SignetFunction(this, 'Reverify', {
+      entry: 'reverify',
+      description: 'Signet: re-verifies admitted images on a schedule (Image Trust Lost)',
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+      environment: reverifyEnvironment({
+        configParameter: this.configParameter.parameterName,
+        configTtlSeconds,
+        eventBus: this.eventBus.eventBusArn,
+        ledgerTable: this.ledgerTable.tableName,
+      }),
+      retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
+      reservedConcurrentExecutions: 1,
+    });
+    const minutes = Math.max(1, Math.ceil(settings.intervalMs / 60_000));
+    // A role of the schedule's own (the target grants it lambda:InvokeFunction on this function),
+    // assumable by EventBridge Scheduler for this account only.
+    this.reverifyScheduleRole = new iam.Role(this, 'ReverifyScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: 'Signet: EventBridge Scheduler invokes the re-verification function',
+    });
+    const schedule = new scheduler.Schedule(this, 'ReverifySchedule', {
+      description: `Signet: re-verification every ${minutes} min (reverify.intervalSeconds)`,
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(minutes)),
+      target: new schedulerTargets.LambdaInvoke(fn.function, {
+        role: this.reverifyScheduleRole,
+        input: scheduler.ScheduleTargetInput.fromObject({ source: 'signet.reverify' }),
+        // The next tick is the retry.
+        retryAttempts: 0,
+        maxEventAge: Duration.minutes(1),
+      }),
+    });
+    return [fn, schedule];
   }
 
   private createKeys(sources: ReadonlyMap<string, KeySource>): Map<string, kms.IKey> {
@@ -309,6 +409,9 @@ export class SigningService extends Construct {
     sign.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] }),
     );
+    sign.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: LEDGER_SIGN_ACTIONS, resources: [this.ledgerTable.tableArn] }),
+    );
 
     const failure = this.failureFunction.role;
     failure.addToPrincipalPolicy(
@@ -336,6 +439,30 @@ export class SigningService extends Construct {
         resources: [this.tokenSecret.secretArn],
       }),
     );
+    verify.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: LEDGER_VERIFY_ACTIONS, resources: [this.ledgerTable.tableArn] }),
+    );
+
+    // Re-verification reads what verify reads, the ledger, and announces on the bus.
+    const reverify = this.reverifyFunction?.role;
+    if (reverify !== undefined) {
+      reverify.addToPrincipalPolicy(readConfig);
+      reverify.addToPrincipalPolicy(ecrToken);
+      reverify.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ECR_READ_ACTIONS, resources: repositoryArns }),
+      );
+      if (verifyKeys.length > 0) {
+        reverify.addToPrincipalPolicy(
+          new iam.PolicyStatement({ actions: KMS_VERIFY_ACTIONS, resources: verifyKeys }),
+        );
+      }
+      reverify.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: LEDGER_REVERIFY_ACTIONS, resources: [this.ledgerTable.tableArn] }),
+      );
+      reverify.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] }),
+      );
+    }
   }
 
   /**
@@ -346,7 +473,13 @@ export class SigningService extends Construct {
     // Qualified by the plugin name, as cdk-nag reports them ("AwsSolutions::<rule>[<finding>]").
     const ack = (scope: IConstruct, id: string, reason: string) =>
       Validations.of(scope).acknowledge({ id: `AwsSolutions::${id}`, reason });
-    const functions = [this.signFunction, this.failureFunction, this.verifyFunction];
+    const reverify = this.reverifyFunction;
+    const functions = [
+      this.signFunction,
+      this.failureFunction,
+      this.verifyFunction,
+      ...(reverify !== undefined ? [reverify] : []),
+    ];
     for (const fn of functions) {
       ack(
         fn.function,
@@ -359,11 +492,22 @@ export class SigningService extends Construct {
       'AwsSolutions-IAM5[Resource::*]',
       'xray:PutTraceSegments/PutTelemetryRecords (tracing ACTIVE) support no resource-level permissions.',
     );
-    for (const fn of [this.signFunction, this.verifyFunction]) {
+    for (const fn of [
+      this.signFunction,
+      this.verifyFunction,
+      ...(reverify !== undefined ? [reverify] : []),
+    ]) {
       ack(
         fn.role,
         'AwsSolutions-IAM5[Resource::*]',
         'Only actions without resource-level permissions: ecr:GetAuthorizationToken (account-wide by design) and xray:PutTraceSegments/PutTelemetryRecords (tracing ACTIVE).',
+      );
+    }
+    if (reverify !== undefined && this.reverifyScheduleRole !== undefined) {
+      ack(
+        this.reverifyScheduleRole,
+        `AwsSolutions-IAM5[Resource::${nagResource(this, reverify.function.functionArn)}:*]`,
+        'The Scheduler target grants lambda:InvokeFunction on the re-verification function and its versions (ARN:*); it is the one function.',
       );
     }
     ack(
@@ -377,7 +521,11 @@ export class SigningService extends Construct {
         resource: 'repository',
         resourceName: `${namespace}/*`,
       });
-      for (const fn of [this.signFunction, this.verifyFunction]) {
+      for (const fn of [
+        this.signFunction,
+        this.verifyFunction,
+        ...(reverify !== undefined ? [reverify] : []),
+      ]) {
         ack(
           fn.role,
           `AwsSolutions-IAM5[Resource::${nagResource(this, arn)}]`,
@@ -443,8 +591,27 @@ export class SigningService extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     };
-    for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...(props.alarmActions ?? []));
-    return alarms;
+    const trustLost =
+      this.reverifyFunction === undefined
+        ? undefined
+        : new cloudwatch.Alarm(this, 'TrustLost', {
+            alarmDescription:
+              'Signet: an admitted image is no longer trusted (signet findings --table <LedgerTableName>)',
+            metric: new cloudwatch.Metric({
+              namespace: METRICS_NAMESPACE,
+              metricName: FUNCTION_METRICS.trustLost,
+              dimensionsMap: { service: SERVICE_NAME },
+              statistic: 'Sum',
+              period: fiveMinutes,
+            }),
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          });
+    const all = { ...alarms, ...(trustLost !== undefined ? { trustLost } : {}) };
+    for (const alarm of Object.values(all)) alarm.addAlarmAction(...(props.alarmActions ?? []));
+    return all;
   }
 
   /**
@@ -500,6 +667,14 @@ export class SigningService extends Construct {
       ]),
     );
     dashboard.addWidgets(
+      graph('Re-verification', [
+        emf(FUNCTION_METRICS.reverifyTrusted, 'Sum', 'still trusted'),
+        emf(FUNCTION_METRICS.reverifyUnverifiable, 'Sum', 'not re-verified (outage)'),
+        emf(FUNCTION_METRICS.trustLost, 'Sum', 'trust lost (findings)'),
+      ]),
+      graph('Ledger', [emf(FUNCTION_METRICS.ledgerWriteFailed, 'Sum', 'ledger writes failed')]),
+    );
+    dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
         alarms: Object.values(this.alarms),
@@ -528,6 +703,10 @@ export class SigningService extends Construct {
       value: this.deadLetterQueue.queueUrl,
     });
     new CfnOutput(this, 'ConfigParameterName', { value: this.configParameter.parameterName });
+    new CfnOutput(this, 'LedgerTableName', {
+      description: 'The ledger: signet ledger --table <name>, signet findings --table <name>',
+      value: this.ledgerTable.tableName,
+    });
     for (const [witness, key] of this.keys) {
       new CfnOutput(this, `KeyArn${outputIdOf(witness)}`, {
         description: `KMS key of witness "${witness}" (signet keys export ${witness})`,

@@ -6,13 +6,25 @@ import { eventSender, secretDigest, type EventSender, type VerificationAccess } 
 import { InFlightLimit, type Readiness, type SurfaceDeps } from '../lib/http/surface';
 import { AdmissionController } from '../lib/admission/controller';
 import { Journal } from '../lib/journal';
+import { KeyRing } from '../lib/keys/keyring';
 import { preflight } from '../lib/keys/preflight';
 import { ensureLocalKeys } from '../lib/keys/provision';
+import { LedgerRecorder } from '../lib/ledger/recorder';
+import { SqliteLedger } from '../lib/ledger/sqlite';
+import { ReverifyLoop, type ReverifyLoopOptions } from '../lib/reverify/loop';
+import { Reverifier } from '../lib/reverify/reverifier';
+import { WebhookSink } from '../lib/reverify/webhook';
 import { DurableSigning, type DurableSigningDeps } from '../lib/signing/durable';
 import { createSignet, type Signet, type SignetOptions } from '../lib/signet';
+import { ImageVerifier } from '../lib/verification/verifier';
+import { LedgerMetrics } from './ledger-metrics';
 import { ServiceMetrics } from './metrics';
 import { SignetServer } from './server';
 import { SupervisedRegistry, type SupervisorOptions } from './supervisor';
+import { version } from '../package.json';
+import { StatusRecorder } from './ui/recorder';
+import type { StatusSource } from './ui/source';
+import { renderStatusPage } from './ui/status-page';
 
 /** A running local service, with the embedded registry when the config asks for one. */
 export interface RunningService {
@@ -24,6 +36,11 @@ export interface RunningService {
   readonly journal: Journal;
   readonly signing: DurableSigning;
   readonly metrics: ServiceMetrics;
+  /** The ledger (in the journal's file) and what records into it. */
+  readonly ledger: SqliteLedger;
+  readonly recorder: LedgerRecorder;
+  /** Continuous re-verification, when the config has `reverify`. */
+  readonly reverify: ReverifyLoop | undefined;
   /** The embedded registry under supervision, when the config has one. */
   readonly registry: SupervisedRegistry | undefined;
   /** The bearer token the embedded registry delivers events with (tests deliver with it too). */
@@ -54,6 +71,8 @@ export async function startService(
     supervisor?: SupervisorOptions;
     /** How often the TLS files are checked for a renewal (tests make it fast). */
     tlsReloadMs?: number;
+    /** Told about every re-verification round (tests). */
+    onReverifyRound?: ReverifyLoopOptions['onRound'];
   },
 ): Promise<RunningService> {
   const logger = options.logger;
@@ -69,6 +88,25 @@ export async function startService(
 
   const opened = Journal.open(config.journal.path);
   opening.journal = opened;
+  // What the status page (`GET /ui`) shows. The ledger can answer parts of it: `overlay` in ui/source.ts.
+  const status = new StatusRecorder({ journal: opened, maxAttempts: config.journal.maxAttempts });
+  const statusSource: StatusSource = status;
+  // The ledger lives in the journal's file, written by the journal's owner: this process.
+  let ledger: SqliteLedger;
+  try {
+    ledger = SqliteLedger.open(opened, { retentionDays: config.ledger.retentionDays });
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
+  const ledgerMetrics = new LedgerMetrics(metrics.registry);
+  const recorder = new LedgerRecorder({
+    ledger,
+    logger,
+    recordedBy: 'serve',
+    rules: config.signingRules,
+    onFailure: (failure) => ledgerMetrics.ledgerFailure(failure),
+  });
   const signing = new DurableSigning({
     pipeline: signet.pipeline,
     journal: opened,
@@ -76,9 +114,12 @@ export async function startService(
     logger,
     onReport: (report, entry) => {
       metrics.signing(report);
+      status.signing(report, entry);
+      recorder.signing(report, entry.event.id);
       options.onSigningReport?.(report, entry);
     },
   });
+  const reverify = reverifyLoop(config, signet, ledger, ledgerMetrics, logger, options.onReverifyRound);
   const embedded = config.registries.find((r) => r.embedded);
   // The embedded registry gets a token of its own, good for events about its own host only.
   const embeddedEventsToken = embedded !== undefined ? randomBytes(32).toString('hex') : undefined;
@@ -112,14 +153,26 @@ export async function startService(
     verification: {
       access: verificationAccess(config),
       verifier: signet.verifier,
-      controller: new AdmissionController({ verifier: signet.verifier, logger }),
+      controller: new AdmissionController({
+        verifier: signet.verifier,
+        logger,
+        observe: (outcome) => {
+          status.admission(outcome);
+          recorder.admission(outcome);
+        },
+      }),
+      onDecision: (decision) => recorder.verification(decision),
     },
     events: {
       senders,
       isConfigured: (host) => config.registries.some((r) => r.host === host),
       intake: signing,
-      observe: (source, outcomes) => metrics.intake(source, outcomes),
+      observe: (source, outcomes) => {
+        metrics.intake(source, outcomes);
+        status.intake(outcomes);
+      },
     },
+    statusPage: { render: () => renderStatusPage(statusSource, { now: Date.now(), version }) },
     operations: { readiness, metrics: () => metrics.exposition() },
   };
   const server = new SignetServer(surface, {
@@ -148,10 +201,12 @@ export async function startService(
   } catch (error) {
     await server.close();
     await internal?.close();
+    await ledger.close();
     opened.close();
     throw error;
   }
   signing.start();
+  reverify?.start();
   try {
     if (embedded !== undefined) {
       registry = new SupervisedRegistry(
@@ -168,9 +223,12 @@ export async function startService(
       logger.info('embedded registry started', { registry: embedded.host, dataDir: embedded.dataDir });
     }
   } catch (error) {
+    await reverify?.stop();
     await signing.stop(0);
     await server.close();
     await internal?.close();
+    await recorder.close();
+    await ledger.close();
     opened.close();
     throw error;
   }
@@ -192,6 +250,9 @@ export async function startService(
     journal: opened,
     signing,
     metrics,
+    ledger,
+    recorder,
+    reverify,
     registry,
     embeddedEventsToken,
     readiness,
@@ -201,15 +262,56 @@ export async function startService(
         // Reviews and deliveries in flight are answered; a push accepted now is journaled.
         await Promise.all([server.close(), internal?.close()]);
         // Signings in flight may finish (they need the registry); the rest waits in the journal.
-        await signing.stop(config.server.shutdownGraceMs);
+        await Promise.all([signing.stop(config.server.shutdownGraceMs), reverify?.stop()]);
         await registry?.stop();
         signet.keys.close();
+        // What was decided and signed up to now goes into the ledger before its file closes.
+        await recorder.close();
+        await ledger.close();
         opened.close();
         logger.info('signet stopped');
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Re-verification every `reverify.intervalSeconds`, when configured: each round a verifier and
+ * key ring of its own (nothing cached from admission; a key file removed or a KMS key disabled
+ * since shows), the service's registry clients (their tokens, not their answers, are reused).
+ */
+function reverifyLoop(
+  config: SignetConfig,
+  signet: Signet,
+  ledger: SqliteLedger,
+  telemetry: LedgerMetrics,
+  logger: SignetOptions['logger'],
+  onRound: ReverifyLoopOptions['onRound'],
+): ReverifyLoop | undefined {
+  const settings = config.reverify;
+  if (settings === undefined) return undefined;
+  const reverifier = new Reverifier({
+    ledger,
+    logger,
+    telemetry,
+    ...(settings.webhookUrl !== undefined ? { sink: new WebhookSink(settings.webhookUrl) } : {}),
+  });
+  return new ReverifyLoop({
+    reverifier,
+    intervalMs: settings.intervalMs,
+    logger,
+    ...(onRound !== undefined ? { onRound } : {}),
+    input: () => {
+      const keys = new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir });
+      return {
+        verifier: new ImageVerifier({ config, registries: signet.registries, keys, logger }),
+        revocations: config.revocations,
+        settings,
+        dispose: () => keys.close(),
+      };
+    },
+  });
 }
 
 /** A listen address as a URL host: `[::1]` for an IPv6 address. */

@@ -196,6 +196,47 @@ export const COMMANDS: readonly CommandSpec[] = [
     jsonWhenPiped: true,
   },
   {
+    name: 'audit',
+    summary: "decide a cluster's workloads as admission would, before enforcing (no cluster access)",
+    usage: ['audit [FILE] [--cluster C] [--html REPORT] [--config FILE] [--json]'],
+    description:
+      'Reads a Kubernetes List (`kubectl get pods,deployments,cronjobs -A -o json`) from FILE or\n' +
+      'stdin and answers, for every object, what POST /admission would answer to creating it now:\n' +
+      'each object becomes the AdmissionReview the apiserver would send, decided by the same\n' +
+      'admission code, a few at once; each distinct image is verified once per set of policies\n' +
+      'that select it. Kinds without a pod template are listed as not checked. Needs the config and\n' +
+      'its registries, not the cluster. --html writes a self-contained report (counts per namespace\n' +
+      'and policy, a chart, every denial with its reason) to attach to a change request.',
+    args: [
+      {
+        name: 'FILE',
+        required: false,
+        help: 'the List as JSON (or YAML); - or nothing: read stdin',
+      },
+    ],
+    flags: [
+      CONFIG,
+      { name: 'cluster', type: 'string', value: 'C', help: 'the cluster id policies select (default: none)' },
+      { name: 'html', type: 'string', value: 'REPORT', help: 'also write the HTML report to REPORT' },
+      json(JSON_WHEN_PIPED),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output:
+      'a summary (per namespace, per policy) and the denied workloads; as JSON the whole audit ' +
+      '{generatedAt, cluster, summary, workloads} with the admission response of each object',
+    examples: [
+      'signet audit workloads.json --html audit.html --config signet.yaml',
+      'kubectl get pods,deployments,statefulsets,daemonsets,jobs,cronjobs -A -o json | signet audit',
+    ],
+    exitCodes: [
+      [EXIT.ok, 'every object would be admitted (allowed, or allowed with a warning)'],
+      [EXIT.failed, 'at least one object would be denied'],
+      [EXIT.usage, 'usage or configuration error (an invalid config, input that is not a Kubernetes List)'],
+    ],
+    jsonWhenPiped: true,
+  },
+  {
     name: 'replay',
     summary: 'sign the dead letters again: the AWS queue (--queue) or the local journal (--local)',
     usage: [
@@ -278,6 +319,116 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     output: 'a table (id, failed at, code, attempts, image) and each message; with --json an array',
     examples: ['signet failures --config examples/signet.yaml', 'signet failures --json'],
+    exitCodes: [[EXIT.ok, 'listed (also when there is none)'], USAGE_ERROR],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'ledger',
+    summary: 'what Signet signed and decided: by image, digest, witness, time',
+    usage: [
+      'ledger [--image REF] [--digest D] [--witness W] [--since T] [--until T] [--kind K] [--limit N] [--config FILE] [--json]',
+      'ledger --table NAME [--endpoint URL] [same filters]',
+    ],
+    description:
+      'Lists the ledger: every signature Signet wrote (image, digest, rule, witness, key id,\n' +
+      'algorithm, conditions, time, event) and every admission and /verify decision (object,\n' +
+      'images, digests, policies, effect, reasons, time), newest first. Locally it reads the\n' +
+      "service's ledger in journal.path, whether or not `signet serve` runs; with --table it reads\n" +
+      'the DynamoDB table the AWS deployment records into (stack output LedgerTableName). Every\n' +
+      'filter given must match; --witness selects signatures only.',
+    args: [],
+    flags: [
+      CONFIG,
+      {
+        name: 'image',
+        type: 'string',
+        value: 'REF',
+        help: 'registry/repository, optionally :tag or @digest (a tag selects that tag only)',
+      },
+      {
+        name: 'digest',
+        type: 'string',
+        value: 'D',
+        help: 'sha256:<hex>: who signed it, when, with which rule',
+      },
+      { name: 'witness', type: 'string', value: 'W', help: "signatures by this witness (a config's name)" },
+      {
+        name: 'since',
+        type: 'string',
+        value: 'T',
+        help: 'at or after T: a date-time (2026-11-01T00:00:00Z), a date (2026-11-01) or an age (90m, 24h, 7d)',
+      },
+      { name: 'until', type: 'string', value: 'T', help: 'before T (same forms as --since)' },
+      {
+        name: 'kind',
+        type: 'string',
+        value: 'K',
+        help: 'signatures | decisions | all (default: all)',
+      },
+      { name: 'limit', type: 'string', value: 'N', help: 'at most N of each kind (default: 50)' },
+      {
+        name: 'table',
+        type: 'string',
+        value: 'NAME',
+        help: 'read the DynamoDB ledger table NAME (AWS credentials and region from the environment)',
+      },
+      {
+        name: 'endpoint',
+        type: 'string',
+        value: 'URL',
+        help: "with --table: the DynamoDB endpoint (default: the SDK's)",
+      },
+      json('print {signatures, decisions} as JSON instead of the tables'),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output:
+      'a table of signatures (signed at, image, rule, witness, key id, status) and one of decisions ' +
+      '(decided at, effect, object, images); with --json {signatures, decisions}',
+    examples: [
+      'signet ledger --digest sha256:4f1c... --config examples/signet.yaml',
+      'signet ledger --image 127.0.0.1:5000/team-a/app --since 7d --json',
+      'signet ledger --table SignetStack-SignetLedger1234 --witness release --since 2026-11-01',
+    ],
+    exitCodes: [[EXIT.ok, 'listed (also when nothing matched)'], USAGE_ERROR],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'findings',
+    summary: 'admitted images that are no longer trusted (continuous re-verification)',
+    usage: ['findings [--all] [--config FILE] [--json]', 'findings --table NAME [--endpoint URL] [--all]'],
+    description:
+      'Lists the open findings of continuous re-verification (reverify in the config): images\n' +
+      'admitted within reverify.windowDays that, checked again against the current policies, keys\n' +
+      'and signatures, are no longer trusted (signature deleted, key removed or revoked, policy\n' +
+      'changed, tag moved), newest first. A finding is resolved when a later round finds the image\n' +
+      'trusted again; --all lists resolved findings too. --table reads the AWS deployment.',
+    args: [],
+    flags: [
+      CONFIG,
+      { name: 'all', type: 'boolean', help: 'resolved findings too' },
+      {
+        name: 'table',
+        type: 'string',
+        value: 'NAME',
+        help: 'read the DynamoDB ledger table NAME (AWS credentials and region from the environment)',
+      },
+      {
+        name: 'endpoint',
+        type: 'string',
+        value: 'URL',
+        help: "with --table: the DynamoDB endpoint (default: the SDK's)",
+      },
+      json('print a JSON array instead of the table'),
+      LOG_LEVEL,
+      HELP,
+    ],
+    output:
+      'a table (found at, code, image, digest, namespace, cluster) and each message; with --json an array',
+    examples: [
+      'signet findings --config examples/signet.yaml',
+      'signet findings --table SignetLedger --json',
+    ],
     exitCodes: [[EXIT.ok, 'listed (also when there is none)'], USAGE_ERROR],
     jsonWhenPiped: false,
   },

@@ -31,6 +31,8 @@ export const FUNCTION_ENV = {
   registryHost: 'SIGNET_ECR_REGISTRY_HOST',
   /** ARN or name of the Secrets Manager secret holding the verify endpoint's token (verify). */
   tokenSecret: 'SIGNET_TOKEN_SECRET',
+  /** Name of the DynamoDB ledger table (sign: signatures; verify: decisions; reverify: findings). */
+  ledgerTable: 'SIGNET_LEDGER_TABLE',
 } as const;
 
 /**
@@ -57,6 +59,8 @@ export interface SignFunctionEnv {
   readonly configTtlSeconds: number;
   readonly eventBus: string;
   readonly registryHost: string | undefined;
+  /** Where signatures are recorded; undefined: not recorded (a deployment without a ledger). */
+  readonly ledgerTable?: string | undefined;
   /** Relative paths in the configuration resolve here (the function's code directory). */
   readonly baseDir: string;
 }
@@ -66,6 +70,19 @@ export interface VerifyFunctionEnv {
   readonly configParameter: string;
   readonly configTtlSeconds: number;
   readonly tokenSecret: string;
+  /** Where decisions are recorded; undefined: not recorded (a deployment without a ledger). */
+  readonly ledgerTable?: string | undefined;
+  /** Relative paths in the configuration resolve here (the function's code directory). */
+  readonly baseDir: string;
+}
+
+/** What the re-verification function (scheduled) runs with. */
+export interface ReverifyFunctionEnv {
+  readonly configParameter: string;
+  readonly configTtlSeconds: number;
+  /** Receives `Image Trust Lost`. */
+  readonly eventBus: string;
+  readonly ledgerTable: string;
   /** Relative paths in the configuration resolve here (the function's code directory). */
   readonly baseDir: string;
 }
@@ -80,6 +97,7 @@ export interface FailureFunctionEnv {
 /** What the construct writes: the readers' shapes without what the runtime provides. */
 export type SignEnvironmentValues = Omit<SignFunctionEnv, 'baseDir'>;
 export type VerifyEnvironmentValues = Omit<VerifyFunctionEnv, 'baseDir'>;
+export type ReverifyEnvironmentValues = Omit<ReverifyFunctionEnv, 'baseDir'>;
 export type FailureEnvironmentValues = FailureFunctionEnv;
 
 /** The sign function's environment variables. */
@@ -89,6 +107,7 @@ export function signEnvironment(values: SignEnvironmentValues): Record<string, s
     [FUNCTION_ENV.configTtlSeconds]: String(values.configTtlSeconds),
     [FUNCTION_ENV.eventBus]: values.eventBus,
     [FUNCTION_ENV.registryHost]: values.registryHost,
+    [FUNCTION_ENV.ledgerTable]: values.ledgerTable,
   });
 }
 
@@ -98,6 +117,17 @@ export function verifyEnvironment(values: VerifyEnvironmentValues): Record<strin
     [FUNCTION_ENV.configParameter]: values.configParameter,
     [FUNCTION_ENV.configTtlSeconds]: String(values.configTtlSeconds),
     [FUNCTION_ENV.tokenSecret]: values.tokenSecret,
+    [FUNCTION_ENV.ledgerTable]: values.ledgerTable,
+  });
+}
+
+/** The re-verification function's environment variables. */
+export function reverifyEnvironment(values: ReverifyEnvironmentValues): Record<string, string> {
+  return variables({
+    [FUNCTION_ENV.configParameter]: values.configParameter,
+    [FUNCTION_ENV.configTtlSeconds]: String(values.configTtlSeconds),
+    [FUNCTION_ENV.eventBus]: values.eventBus,
+    [FUNCTION_ENV.ledgerTable]: values.ledgerTable,
   });
 }
 
@@ -118,6 +148,7 @@ export function readSignEnv(env: NodeJS.ProcessEnv): SignFunctionEnv {
     configTtlSeconds: read.ttlSeconds(),
     eventBus: read.required('eventBus'),
     registryHost: read.optional('registryHost'),
+    ledgerTable: read.optional('ledgerTable'),
     baseDir: read.baseDir(),
   };
   return read.done(value);
@@ -130,6 +161,20 @@ export function readVerifyEnv(env: NodeJS.ProcessEnv): VerifyFunctionEnv {
     configParameter: read.required('configParameter'),
     configTtlSeconds: read.ttlSeconds(),
     tokenSecret: read.required('tokenSecret'),
+    ledgerTable: read.optional('ledgerTable'),
+    baseDir: read.baseDir(),
+  };
+  return read.done(value);
+}
+
+/** Reads the re-verification function's environment; every missing or bad variable is named in one error. */
+export function readReverifyEnv(env: NodeJS.ProcessEnv): ReverifyFunctionEnv {
+  const read = new EnvReader(env);
+  const value: ReverifyFunctionEnv = {
+    configParameter: read.required('configParameter'),
+    configTtlSeconds: read.ttlSeconds(),
+    eventBus: read.required('eventBus'),
+    ledgerTable: read.required('ledgerTable'),
     baseDir: read.baseDir(),
   };
   return read.done(value);
@@ -227,4 +272,12 @@ export const FUNCTION_METRICS = {
   admissionLatency: 'AdmissionLatency',
   verifyErrors: 'VerifyErrors',
   verifyRefused: 'VerifyRefused',
+  /** Ledger writes that failed (sign, verify, reverify); the work itself was not affected. */
+  ledgerWriteFailed: 'LedgerWriteFailed',
+  /** Admitted images re-verified and still trusted. */
+  reverifyTrusted: 'ReverifyTrusted',
+  /** Admitted images that could not be re-verified this round (registry or KMS outage). */
+  reverifyUnverifiable: 'ReverifyUnverifiable',
+  /** Findings opened: admitted images no longer trusted (`Image Trust Lost`). */
+  trustLost: 'TrustLost',
 } as const;

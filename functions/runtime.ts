@@ -13,6 +13,7 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '../lib/core/logger';
+import { IMAGE_TRUST_LOST } from '../lib/reverify/events';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './env';
 
 export { METRICS_NAMESPACE, SERVICE_NAME } from './env';
@@ -23,6 +24,7 @@ export const EVENT_SOURCE = 'signet';
 export const DETAIL_TYPES = {
   signed: 'Image Signed',
   signingFailed: 'Image Signing Failed',
+  trustLost: IMAGE_TRUST_LOST,
 } as const;
 
 /** A Lambda entry point as Signet's factories build it (middy's handler) and as tests call it. */

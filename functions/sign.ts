@@ -17,12 +17,17 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DEFAULTS } from '../lib/config/defaults';
 import { kmsSigningOnly } from '../lib/config/kms-only';
 import { InputError, describeError } from '../lib/core/errors';
 import { parseEcrEvent } from '../lib/events/ecr';
 import type { NormalizedEvents } from '../lib/events/types';
+import { DynamoLedger } from '../lib/ledger/dynamodb';
+import { signatureRecords } from '../lib/ledger/records';
+import type { Ledger } from '../lib/ledger/types';
 import { createSignet, type Signet } from '../lib/signet';
 import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
 import { ParameterConfig, type ConfigSource } from './config';
@@ -80,12 +85,15 @@ export interface SignDeps extends Observability {
   readonly registryHost: string | undefined;
   /** The configuration and the `Signet` built from it. */
   readonly configuration: ConfigSource<Signet>;
+  /** Where every signature is recorded (the ledger table); undefined: not recorded. */
+  readonly ledger?: Ledger;
 }
 
 /** Clients and observability to build `SignDeps` with instead of the deployed function's. */
 export interface SignOverrides extends Partial<Observability> {
   readonly ssm?: Pick<SSMClient, 'send'>;
   readonly eventBridge?: Pick<EventBridgeClient, 'send'>;
+  readonly dynamodb?: Pick<DynamoDBClient, 'send'>;
 }
 
 /**
@@ -101,6 +109,17 @@ export function signDependencies(env: SignFunctionEnv, overrides: SignOverrides 
     eventBridge: overrides.eventBridge ?? new EventBridgeClient({}),
     eventBus: env.eventBus,
     registryHost: env.registryHost,
+    ...(env.ledgerTable !== undefined
+      ? {
+          ledger: new DynamoLedger({
+            client: overrides.dynamodb ?? new DynamoDBClient({}),
+            table: env.ledgerTable,
+            // Signatures do not expire; these only shape decisions, which this function never writes.
+            retentionDays: DEFAULTS.ledger.retentionDays,
+            windowDays: DEFAULTS.reverify.windowDays,
+          }),
+        }
+      : {}),
     configuration: new ParameterConfig<Signet>({
       parameterName: env.configParameter,
       ttlSeconds: env.configTtlSeconds,
@@ -162,17 +181,48 @@ async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
     recordMetrics(metrics, report);
     reports.push(report);
   }
+  await recordSignatures(deps, signet, reports, event.id);
 
   // Signatures that exist are announced even when another rule failed: they will not be
   // written again, and an `already-signed` outcome re-announces one whose event was lost.
   const signed = reports.flatMap((report) =>
-    report.outcomes.filter((o) => o.status !== 'failed').map((o) => signedDetail(report, o)),
+    report.outcomes
+      .filter((o) => o.status === 'signed' || o.status === 'already-signed')
+      .map((o) => signedDetail(report, o)),
   );
   await putSignetEvents(deps.eventBridge, deps.eventBus, DETAIL_TYPES.signed, signed);
 
   const failed = reports.filter(reportFailed);
   if (failed.length > 0) throw new SigningFailedError(failed.map(describeFailure).join('; '));
   return { reports, ignored: normalized.ignored };
+}
+
+/**
+ * Every signature of the reports into the ledger. A failed write is logged and counted, never
+ * thrown: the signatures are in the registry, and a retry would announce them again for nothing.
+ */
+async function recordSignatures(
+  deps: SignDeps,
+  signet: Signet,
+  reports: readonly SigningReport[],
+  eventId: string,
+): Promise<void> {
+  if (deps.ledger === undefined) return;
+  const now = Date.now();
+  const signatures = reports.flatMap((report) =>
+    signatureRecords(report, { eventId, recordedBy: 'lambda', rules: signet.config.signingRules, now }),
+  );
+  if (signatures.length === 0) return;
+  try {
+    await deps.ledger.write({ signatures, decisions: [], admitted: [] });
+  } catch (error) {
+    deps.logger.error('ledger write failed', {
+      eventId,
+      signatures: signatures.length,
+      cause: describeError(error),
+    });
+    deps.metrics.addMetric(FUNCTION_METRICS.ledgerWriteFailed, MetricUnit.Count, 1);
+  }
 }
 
 function recordMetrics(metrics: SignDeps['metrics'], report: SigningReport): void {

@@ -15,13 +15,17 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { AdmissionController } from '../lib/admission/controller';
+import { DEFAULTS } from '../lib/config/defaults';
 import { ConfigError, describeError } from '../lib/core/errors';
 import type { Logger } from '../lib/core/logger';
 import { secretDigest, type SecretDigest } from '../lib/http/auth';
 import { handleRequest, type HttpResponse, type VerificationSurface } from '../lib/http/surface';
+import { DynamoLedger } from '../lib/ledger/dynamodb';
+import { LedgerRecorder } from '../lib/ledger/recorder';
 import { createSignet } from '../lib/signet';
 import { ParameterConfig, type ConfigSource } from './config';
 import { readVerifyEnv, type VerifyFunctionEnv, FUNCTION_METRICS } from './env';
@@ -38,6 +42,8 @@ import {
 export interface Verification {
   readonly surface: Omit<VerificationSurface, 'access'>;
   readonly maxBodyBytes: number;
+  /** Queues the decisions for the ledger table; flushed before each invocation returns. */
+  readonly recorder?: LedgerRecorder;
 }
 
 /** The verify endpoint's token, as `lib/http` compares it (a digest, never the token itself). */
@@ -56,6 +62,7 @@ export interface VerifyDeps extends Observability {
 export interface VerifyOverrides extends Partial<Observability> {
   readonly ssm?: Pick<SSMClient, 'send'>;
   readonly secretsManager?: Pick<SecretsManagerClient, 'send'>;
+  readonly dynamodb?: Pick<DynamoDBClient, 'send'>;
 }
 
 /**
@@ -65,6 +72,7 @@ export interface VerifyOverrides extends Partial<Observability> {
 export function verifyDependencies(env: VerifyFunctionEnv, overrides: VerifyOverrides = {}): VerifyDeps {
   const logger = overrides.logger ?? createLogger();
   const signetLogger = libLogger(logger);
+  const dynamodb = env.ledgerTable === undefined ? undefined : (overrides.dynamodb ?? new DynamoDBClient({}));
   return {
     logger,
     metrics: overrides.metrics ?? createMetrics(),
@@ -76,9 +84,34 @@ export function verifyDependencies(env: VerifyFunctionEnv, overrides: VerifyOver
       logger: signetLogger,
       build: (config) => {
         const { verifier } = createSignet(config, { logger: signetLogger });
+        // Written when the invocation's answer is built: a frozen environment writes nothing later.
+        const recorder =
+          dynamodb === undefined || env.ledgerTable === undefined
+            ? undefined
+            : new LedgerRecorder({
+                ledger: new DynamoLedger({
+                  client: dynamodb,
+                  table: env.ledgerTable,
+                  retentionDays: config.ledger.retentionDays,
+                  windowDays: config.reverify?.windowDays ?? DEFAULTS.reverify.windowDays,
+                }),
+                logger: signetLogger,
+                recordedBy: 'lambda',
+                flushIntervalMs: 0,
+                pruneEveryMs: 0,
+              });
         return {
-          surface: { verifier, controller: new AdmissionController({ verifier, logger: signetLogger }) },
+          surface: {
+            verifier,
+            controller: new AdmissionController({
+              verifier,
+              logger: signetLogger,
+              ...(recorder !== undefined ? { observe: (outcome) => recorder.admission(outcome) } : {}),
+            }),
+            ...(recorder !== undefined ? { onDecision: (decision) => recorder.verification(decision) } : {}),
+          },
           maxBodyBytes: config.server.maxBodyBytes,
+          ...(recorder !== undefined ? { recorder } : {}),
         };
       },
     }),
@@ -174,11 +207,27 @@ async function route(
     },
   );
   record(deps.metrics, response, performance.now() - started);
+  await recordDecisions(deps, verification.recorder);
   return {
     statusCode: response.status,
     headers: { 'content-type': 'application/json', ...response.headers },
     body: JSON.stringify(response.body),
   };
+}
+
+/**
+ * The invocation's decisions into the ledger, after the answer is final and before the handler
+ * returns (Lambda may freeze the environment once it has). A failure is logged and counted; the
+ * answer stands, and the records stay queued for the next invocation.
+ */
+async function recordDecisions(deps: VerifyDeps, recorder: LedgerRecorder | undefined): Promise<void> {
+  if (recorder === undefined || recorder.pending === 0) return;
+  try {
+    await recorder.flush();
+  } catch (error) {
+    deps.logger.error('ledger write failed', { pending: recorder.pending, cause: describeError(error) });
+    deps.metrics.addMetric(FUNCTION_METRICS.ledgerWriteFailed, MetricUnit.Count, 1);
+  }
 }
 
 function record(metrics: VerifyDeps['metrics'], response: HttpResponse, ms: number): void {

@@ -2,10 +2,11 @@ import type { SignetConfig } from './config/types';
 import type { Logger } from './core/logger';
 import type { RetryObserver, RetryPolicy } from './core/retry';
 import type { Telemetry } from './core/telemetry';
+import { VerifierConditionChecker } from './countersign';
 import { KeyRing } from './keys/keyring';
 import { RegistryClients } from './registry/clients';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
-import { SigningPipeline } from './signing/pipeline';
+import { SigningPipeline, type ScanLookup } from './signing/pipeline';
 import { ImageVerifier } from './verification/verifier';
 
 /** Knobs the edges (local service, Lambdas, tests, benchmarks) may turn. */
@@ -16,6 +17,8 @@ export interface SignetOptions {
   readonly publisher?: Partial<PublisherOptions>;
   /** Told about registry and KMS requests, cache hits and policy decisions (metrics). */
   readonly telemetry?: Telemetry;
+  /** Where `signet sign` finds scan results of images already in the registry. */
+  readonly scans?: ScanLookup;
 }
 
 /** Everything Signet runs on, assembled once from a config: the one composition root. */
@@ -44,6 +47,9 @@ export function createSignet(config: SignetConfig, options: SignetOptions): Sign
     keys,
     logger: options.logger,
     publisher: new SignaturePublisher(options.publisher),
+    // signedBy conditions: another witness's signature, checked as admission would check it.
+    conditions: new VerifierConditionChecker({ config, registries, keys, logger: options.logger }),
+    ...(options.scans !== undefined ? { scans: options.scans } : {}),
   });
   const verifier = new ImageVerifier({
     config,

@@ -36,9 +36,38 @@ export interface AdmissionReviewResponse {
   readonly response: AdmissionResponse;
 }
 
+/**
+ * What the controller asks of verification: an `ImageVerifier`, or a wrapper around one that
+ * shares decisions between reviews (`signet audit`).
+ */
+export type AdmissionVerifier = Pick<
+  ImageVerifier,
+  'verifyAll' | 'reviewBounds' | 'deadlineMs' | 'isExcluded'
+>;
+
+/** One image of a review and the decision on it. */
+export interface CheckedImage {
+  readonly site: ImageSite;
+  readonly decision: ImageDecision;
+}
+
+/** What the controller answered to one review, for whoever records it (the status page, an audit). */
+export interface AdmissionOutcome {
+  readonly request: AdmissionRequest;
+  readonly cluster: string | undefined;
+  readonly response: AdmissionResponse;
+  /**
+   * The decision on every image checked, by site; empty when none was (an excluded namespace, a
+   * kind without pod template, a deadline that passed first).
+   */
+  readonly images: readonly CheckedImage[];
+}
+
 export interface AdmissionControllerDeps {
-  readonly verifier: ImageVerifier;
+  readonly verifier: AdmissionVerifier;
   readonly logger?: Logger;
+  /** Told what was answered to every review it could parse; must not throw (what it throws is ignored). */
+  readonly observe?: (outcome: AdmissionOutcome) => void;
   /**
    * Answer within this long, denying when verification has not finished: the apiserver gives a
    * webhook 10 s by default, and a webhook configured `failurePolicy: Ignore` would admit on a
@@ -73,6 +102,15 @@ const deny = (uid: string, message: string, warnings: readonly string[] = []): A
 const allow = (uid: string, warnings: readonly string[] = []): AdmissionReviewResponse =>
   review({ uid, allowed: true, ...(warnings.length > 0 ? { warnings } : {}) });
 
+/** An answer and the images it was decided on. */
+interface Decided {
+  readonly answer: AdmissionReviewResponse;
+  readonly images: readonly CheckedImage[];
+}
+
+/** An answer given without checking any image. */
+const unchecked = (answer: AdmissionReviewResponse): Decided => ({ answer, images: [] });
+
 /** Answers AdmissionReviews for one configuration. */
 export class AdmissionController {
   private readonly logger: Logger;
@@ -92,25 +130,40 @@ export class AdmissionController {
     // registry costs at most the deadline and the budget, and no work outlives the answer.
     const bounds = this.deps.verifier.reviewBounds();
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<AdmissionReviewResponse>((resolve) => {
+    const deadline = new Promise<Decided>((resolve) => {
       timer = setTimeout(() => {
         this.logger.warn('admission deadline passed', { uid: request.uid, deadlineMs });
         resolve(
-          deny(
-            request.uid,
-            `signet: verification did not finish within ${deadlineMs} ms (slow registry or KMS?); denied (fail closed)`,
+          unchecked(
+            deny(
+              request.uid,
+              `signet: verification did not finish within ${deadlineMs} ms (slow registry or KMS?); denied (fail closed)`,
+            ),
           ),
         );
       }, deadlineMs);
     });
+    let decided: Decided;
     try {
-      return await Promise.race([this.decide(request, cluster, bounds), deadline]);
+      decided = await Promise.race([this.decide(request, cluster, bounds), deadline]);
     } catch (err) {
       this.logger.error('admission failed unexpectedly', { uid: request.uid, cause: describeError(err) });
-      return deny(request.uid, `signet: internal error, denied (fail closed): ${describeError(err)}`);
+      decided = unchecked(
+        deny(request.uid, `signet: internal error, denied (fail closed): ${describeError(err)}`),
+      );
     } finally {
       clearTimeout(timer);
       bounds.dispose();
+    }
+    this.observe({ request, cluster, response: decided.answer.response, images: decided.images });
+    return decided.answer;
+  }
+
+  private observe(outcome: AdmissionOutcome): void {
+    try {
+      this.deps.observe?.(outcome);
+    } catch {
+      // a broken recorder is not a reason to change the answer
     }
   }
 
@@ -118,19 +171,20 @@ export class AdmissionController {
     request: AdmissionRequest,
     cluster: string | undefined,
     bounds: ReviewBounds,
-  ): Promise<AdmissionReviewResponse> {
+  ): Promise<Decided> {
     const { uid, operation } = request;
     // Deleting or connecting to (exec, attach, port-forward) a workload runs no new image.
-    if (operation === 'DELETE' || operation === 'CONNECT') return allow(uid);
+    if (operation === 'DELETE' || operation === 'CONNECT') return unchecked(allow(uid));
     // Other subresources (status, scale, binding, eviction) cannot change images.
-    if (request.subResource !== undefined && request.subResource !== 'ephemeralcontainers') return allow(uid);
-    if (this.deps.verifier.isExcluded(request.namespace)) return allow(uid);
+    if (request.subResource !== undefined && request.subResource !== 'ephemeralcontainers')
+      return unchecked(allow(uid));
+    if (this.deps.verifier.isExcluded(request.namespace)) return unchecked(allow(uid));
 
     const extraction = extractImages(request);
     if (extraction.$case === 'unsupported') {
-      return allow(uid, [
-        warningText('signet: kind ', extraction.kind, ' has no pod template Signet checks'),
-      ]);
+      return unchecked(
+        allow(uid, [warningText('signet: kind ', extraction.kind, ' has no pod template Signet checks')]),
+      );
     }
     const { sites, problems } = extraction;
     const lines: string[] = problems.map((p) => `${p.field}: ${p.message}`);
@@ -153,6 +207,7 @@ export class AdmissionController {
         : new Map<string, ImageDecision>();
 
     const warnings = new Set<string>();
+    const images: CheckedImage[] = [];
     for (const site of checkable) {
       const decision = decisions.get(site.image);
       if (decision === undefined) {
@@ -160,6 +215,7 @@ export class AdmissionController {
         brief.push(`${site.field}: ${site.image}: not verified`);
         continue;
       }
+      images.push({ site, decision });
       for (const warning of decision.warnings) warnings.add(warning);
       if (!decision.allowed) {
         lines.push(siteDenial(site, decision));
@@ -183,21 +239,24 @@ export class AdmissionController {
         full.length <= MAX_MESSAGE_LENGTH
           ? full
           : `signet denied ${what} (details in Signet's log and POST /verify): ${brief.join('; ')}`;
-      return deny(uid, message, shownWarnings);
+      return { answer: deny(uid, message, shownWarnings), images };
     }
 
     const ops =
       operation === 'CREATE' || operation === 'UPDATE'
         ? digestPatch(checkable, (image) => decisions.get(image)?.mutatedImage, operation)
         : [];
-    if (ops.length === 0) return allow(uid, shownWarnings);
-    return review({
-      uid,
-      allowed: true,
-      ...(shownWarnings.length > 0 ? { warnings: shownWarnings } : {}),
-      patchType: 'JSONPatch',
-      patch: encodePatch(ops),
-    });
+    if (ops.length === 0) return { answer: allow(uid, shownWarnings), images };
+    return {
+      answer: review({
+        uid,
+        allowed: true,
+        ...(shownWarnings.length > 0 ? { warnings: shownWarnings } : {}),
+        patchType: 'JSONPatch',
+        patch: encodePatch(ops),
+      }),
+      images,
+    };
   }
 }
 

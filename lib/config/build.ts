@@ -7,7 +7,8 @@
 import { readPolicy } from './policies';
 import { checkRegistries, readRegistry } from './registries';
 import { readSigningRule } from './rules';
-import { readAdmission, readJournal, readServer } from './settings';
+import { checkRevocations, readRevocation } from './revocations';
+import { readAdmission, readJournal, readLedger, readReverify, readServer } from './settings';
 import type { SignetConfig } from './types';
 import { Issues, ObjectReader } from './validate';
 import { indexWitnesses, readWitness } from './witnesses';
@@ -32,6 +33,9 @@ const TOP_LEVEL_KEYS = [
   'admission',
   'server',
   'journal',
+  'reverify',
+  'revocations',
+  'ledger',
 ];
 
 /** Reads a whole configuration document; see the field comments in each reader. */
@@ -46,6 +50,9 @@ export function buildConfig(document: unknown, context: BuildContext, issues: Is
     admission: readAdmission(undefined, issues),
     server: readServer(undefined, context, issues),
     journal: readJournal(undefined, context, issues),
+    reverify: undefined,
+    revocations: [],
+    ledger: readLedger(undefined, issues),
   };
   if (document === undefined || document === null) {
     issues.add(
@@ -66,6 +73,12 @@ export function buildConfig(document: unknown, context: BuildContext, issues: Is
   checkUniqueNames(signingRules, 'signingRules', issues);
   const policies = root.list('policies', (value, at) => readPolicy(value, at, witnesses, issues)) ?? [];
   checkUniqueNames(policies, 'policies', issues);
+  const revocations =
+    root.list('revocations', (value, at) => {
+      const revocation = readRevocation(value, at, issues);
+      return revocation === undefined ? undefined : { revocation, path: at };
+    }) ?? [];
+  checkRevocations(revocations, issues);
 
   return {
     ...empty,
@@ -76,6 +89,9 @@ export function buildConfig(document: unknown, context: BuildContext, issues: Is
     admission: readAdmission(root.get('admission'), issues, root.at('admission')),
     server: readServer(root.get('server'), context, issues, root.at('server')),
     journal: readJournal(root.get('journal'), context, issues, root.at('journal')),
+    reverify: readReverify(root.get('reverify'), issues, root.at('reverify')),
+    revocations: revocations.map((r) => r.revocation),
+    ledger: readLedger(root.get('ledger'), issues, root.at('ledger')),
   };
 }
 

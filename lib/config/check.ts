@@ -1,11 +1,14 @@
 /**
  * Non-fatal advice about a configuration that loaded: choices that are legal but easy to regret
- * (PSS signatures other verifiers reject, rules or policies that do nothing, fail-open settings),
- * and files that do not exist yet. Shown by `signet config check` and at startup.
+ * (PSS signatures other verifiers reject, rules or policies that do nothing, fail-open settings,
+ * GitHub claims no certificate of the issuer carries), and files that do not exist yet. Shown by
+ * `signet config check` and at startup.
  */
 import { existsSync } from 'node:fs';
 import { isLoopbackHost } from './hosts';
 import type { SignetConfig } from './types';
+
+const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
 
 /** The advice for one configuration; each warning starts with the path of the field it is about. */
 export interface ConfigCheck {
@@ -49,15 +52,34 @@ export function checkConfig(
         }
         break;
       case 'certificate':
-        for (const file of [key.certificatePath, key.chainPath]) {
+        for (const file of [key.certificatePath, key.chainPath, ...key.rootPaths]) {
           if (file !== undefined && !fileExists(file)) {
             warn(at, `certificate file ${file} does not exist: verification with this witness will fail`);
           }
         }
+        if (key.trustedRootPath !== undefined && !fileExists(key.trustedRootPath)) {
+          warn(
+            at,
+            `trusted root ${key.trustedRootPath} does not exist: verification with this witness will fail`,
+          );
+        }
+        break;
+      case 'keyless':
+        if (key.trustedRootPath !== undefined && !fileExists(key.trustedRootPath)) {
+          warn(
+            at,
+            `trusted root ${key.trustedRootPath} does not exist: verification with this witness will fail`,
+          );
+        }
+        if (key.github !== undefined && key.issuer !== GITHUB_ACTIONS_ISSUER) {
+          warn(
+            at,
+            `keyless.github: Fulcio writes GitHub workflow claims for the issuer ${GITHUB_ACTIONS_ISSUER}, not ${key.issuer}: certificates of this issuer will not match`,
+          );
+        }
         break;
       case 'kms':
       case 'publicKeyPem':
-      case 'keyless':
         break;
     }
   });
@@ -73,6 +95,29 @@ export function checkConfig(
     }
     if (!rule.enabled) warn(at, 'is disabled: images it matches are not signed');
     if (rule.trigger === 'manual') warn(at, 'has a manual trigger: pushes are not signed until someone asks');
+    const conditions = rule.conditions;
+    if (conditions === undefined) return;
+    const covered = config.registries.filter(
+      (r) => rule.registries.length === 0 || rule.registries.includes(r.host),
+    );
+    if (conditions.signedBy !== undefined && conditions.signedIdentity.type === 'matchDigest') {
+      warn(
+        at,
+        'conditions.signedIdentity matchDigest: a signedBy signature made for any repository counts (the promotion recipe; make sure that is meant)',
+      );
+    }
+    if (conditions.scan?.ignoreUnfixed === true && covered.some((r) => r.kind === 'ecr')) {
+      warn(
+        at,
+        'conditions.scan.ignoreUnfixed: ECR basic scanning and Inspector events count findings without saying which are fixable, so on ECR every finding counts',
+      );
+    }
+    if (conditions.pushedBy !== undefined && covered.some((r) => r.kind === 'distribution')) {
+      warn(
+        at,
+        'conditions.pushedBy: distribution names the pusher (actor.name) only when the registry requires authentication; a push it does not authenticate is not signed (PUSHER_UNKNOWN)',
+      );
+    }
   });
 
   config.policies.forEach((policy, i) => {

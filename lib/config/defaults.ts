@@ -24,4 +24,12 @@ export const DEFAULTS = {
     retryMaxMs: 300_000,
     concurrency: 8,
   },
+  reverify: {
+    intervalMs: 300_000,
+    windowDays: 7,
+    concurrency: 4,
+  },
+  ledger: {
+    retentionDays: 90,
+  },
 } as const;

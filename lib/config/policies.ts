@@ -142,7 +142,8 @@ function parseRepositoryName(
   return { ok: true, name: `${canonicalHost(host)}/${repository}` };
 }
 
-function readSignedIdentity(value: unknown, at: string, issues: Issues): SignedIdentity | undefined {
+/** Reads a `signedIdentity` mapping (policies, and signing rules' `conditions`); absent → `matchRepository`. */
+export function readSignedIdentity(value: unknown, at: string, issues: Issues): SignedIdentity | undefined {
   if (value === undefined) return { type: 'matchRepository' };
   const type = ObjectReader.of(issues, at, value, ['type', 'dockerRepository', 'prefix', 'signedPrefix']);
   if (type === undefined) return undefined;

@@ -2,9 +2,9 @@
 import * as path from 'node:path';
 import { canonicalHost } from '../core/reference';
 import type { BuildContext } from './build';
-import { checkRegistryHost, ecrRegionOf, isAwsRegion, isLoopbackHost } from './hosts';
+import { checkRegistryHost, ecrRegionOf, isAwsRegion, isEcrHost, isLoopbackHost } from './hosts';
 import { envRegion } from './keyref';
-import type { RegistryAuth, RegistryConfig } from './types';
+import type { RegistryAuth, RegistryConfig, RegistryKind } from './types';
 import { didYouMean, Issues, ObjectReader, readSecret } from './validate';
 
 /** A registry as read, with where it was in the document. */
@@ -13,7 +13,8 @@ export interface RegistryRead {
   readonly path: string;
 }
 
-const REGISTRY_KEYS = ['host', 'embedded', 'insecure', 'auth', 'dataDir'];
+const REGISTRY_KEYS = ['host', 'kind', 'embedded', 'insecure', 'auth', 'dataDir'];
+const REGISTRY_KINDS: readonly RegistryKind[] = ['distribution', 'harbor', 'ecr'];
 
 /** Reads one `registries[]` entry. */
 export function readRegistry(
@@ -28,8 +29,19 @@ export function readRegistry(
   const written = r.requiredString('host', checkRegistryHost);
   // Compared everywhere in canonical form: `Registry.Example.com:443` is `registry.example.com`.
   const host = written === undefined ? undefined : canonicalHost(written);
+  // kind: what the registry runs, which decides what its events carry (pusher, scans). Only an
+  // ECR host says what it is; Harbor and distribution look alike, and distribution (the embedded
+  // registry, and the one with the fewest facts in its events) is the default that never claims a
+  // fact the events do not carry: a rule needing Harbor's scans fails to load until kind says harbor.
+  const kind = r.oneOf(
+    'kind',
+    REGISTRY_KINDS,
+    host !== undefined && isEcrHost(host) ? 'ecr' : 'distribution',
+  );
   // embedded: Signet runs the distribution registry on this (loopback) host itself.
   const embedded = r.bool('embedded', false);
+  if (embedded && kind !== 'distribution') r.issue('kind', 'the embedded registry is distribution');
+
   // insecure: talk plain HTTP to this registry (local registries only).
   const insecure = r.bool('insecure', false);
   // auth: absent → anonymous; {username, password|passwordEnv} → basic; `ecr` or {ecr: {region, endpoint}}.
@@ -41,6 +53,7 @@ export function readRegistry(
     path: at,
     config: {
       host,
+      kind,
       embedded,
       insecure,
       auth,

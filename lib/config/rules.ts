@@ -2,8 +2,16 @@
 import { validateGlob } from '../core/glob';
 import { canonicalHost, isRepository } from '../core/reference';
 import { isEcrHost } from './hosts';
-import { ALGORITHM_ALIASES, type SigningRule } from './types';
-import { checkName, didYouMean, Issues, ObjectReader, type Check } from './validate';
+import { readSignedIdentity } from './policies';
+import {
+  ALGORITHM_ALIASES,
+  type RegistryConfig,
+  type ScanCondition,
+  type Severity,
+  type SigningConditions,
+  type SigningRule,
+} from './types';
+import { checkName, didYouMean, Issues, ObjectReader, readString, type Check } from './validate';
 import { resolveWitness, type WitnessIndex } from './witnesses';
 import type { RegistryRead } from './registries';
 
@@ -20,7 +28,14 @@ const RULE_KEYS = [
   'recursive',
   'bundle',
   'annotations',
+  'conditions',
 ];
+
+const CONDITION_KEYS = ['pushedBy', 'scan', 'signedBy', 'signedIdentity'];
+const SCAN_KEYS = ['maxSeverity', 'ignoreUnfixed', 'waitSeconds'];
+const SEVERITIES: readonly Severity[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
+/** How long a push waits for its scan by default: scanners finish in minutes, an hour is generous. */
+export const DEFAULT_SCAN_WAIT_SECONDS = 3600;
 
 const checkRegistryNamespace: Check<string> = (ns) => {
   if (ns.includes('/') || /[*?]/.test(ns)) {
@@ -126,7 +141,13 @@ export function readSigningRule(
   const bundle = r.bool('bundle', false);
   // annotations: extra string annotations written into the payload.
   const annotations = r.stringMap('annotations');
+  // conditions: what must hold before the rule signs (pusher, scan result, another witness's signature).
+  const covered = registries
+    .map((reg) => reg.config)
+    .filter((reg) => ruleRegistries.length === 0 || ruleRegistries.includes(reg.host));
+  const conditions = readConditions(r, covered, witnesses, resolved, issues);
   if (name === undefined || resolved === undefined || algorithmName === undefined) return undefined;
+  if (conditions === null) return undefined;
   const algorithm = ALGORITHM_ALIASES[algorithmName];
   if (algorithm === undefined) return undefined;
   return {
@@ -145,6 +166,94 @@ export function readSigningRule(
       recursive,
       bundle,
       annotations,
+      ...(conditions !== undefined ? { conditions } : {}),
     },
   };
+}
+
+/**
+ * Reads a rule's `conditions`: undefined when there are none, null when they are invalid (issues
+ * recorded). A condition the covered registries cannot feed is an error, not a silent skip: a
+ * scan on a registry without a scanner would otherwise never sign, or (worse) be read as passed.
+ */
+function readConditions(
+  r: ObjectReader,
+  covered: readonly RegistryConfig[],
+  witnesses: WitnessIndex,
+  ruleWitness: string | undefined,
+  issues: Issues,
+): SigningConditions | undefined | null {
+  const value = r.get('conditions');
+  if (value === undefined) return undefined;
+  const at = r.at('conditions');
+  const c = ObjectReader.of(issues, at, value, CONDITION_KEYS);
+  if (c === undefined) return null;
+  const before = issues.count;
+  // pushedBy: globs over the pusher's identity (`*` within a `/`-separated segment, `**` across).
+  const pushedBy = c.stringList('pushedBy', { nonEmpty: true, check: validateGlob });
+  // scan: a scan result must exist and find nothing above maxSeverity.
+  const scan = readScan(c, issues);
+  // signedBy: witnesses of which one must already have signed the digest (countersigning).
+  const signedBy = c.list(
+    'signedBy',
+    (item, itemAt) => {
+      const name = readString(issues, itemAt, item, true);
+      if (name === undefined) return undefined;
+      const witness = resolveWitness(name, itemAt, witnesses, issues);
+      if (witness === undefined) return undefined;
+      if (witness === ruleWitness) {
+        issues.add(itemAt, `"${witness}" is the rule's own witness: a rule cannot countersign itself`);
+        return undefined;
+      }
+      return witness;
+    },
+    { nonEmpty: true },
+  );
+  // signedIdentity: which repository the signedBy signature must name (default matchRepository).
+  const signedIdentity = readSignedIdentity(c.get('signedIdentity'), c.at('signedIdentity'), issues);
+  if (c.has('signedIdentity') && !c.has('signedBy')) {
+    c.issue(
+      'signedIdentity',
+      'goes with signedBy: it says which repository the countersigned signature names',
+    );
+  }
+  for (const registry of covered) {
+    const where = `registry ${registry.host} (kind ${registry.kind})`;
+    if (pushedBy !== undefined && registry.embedded) {
+      c.issue(
+        'pushedBy',
+        `${where} is the embedded registry, which runs without authentication: its events name no pusher (limit the rule with registries)`,
+      );
+    }
+    if (scan !== undefined && registry.kind === 'distribution') {
+      c.issue(
+        'scan',
+        `${where} has no scanner: set its kind to harbor or ecr if it is one, or limit the rule with registries`,
+      );
+    }
+    if (scan !== undefined && pushedBy !== undefined && registry.kind === 'ecr') {
+      c.issue(
+        'scan',
+        `${where}: ECR scan events carry no pusher and CloudTrail's PutImage carries no scan, so one rule cannot require both there; use two rules (one signing with pushedBy, one countersigning with scan and signedBy)`,
+      );
+    }
+  }
+  if (issues.count > before || signedIdentity === undefined) return null;
+  if (pushedBy === undefined && scan === undefined && signedBy === undefined) return undefined;
+  return { pushedBy, scan, signedBy, signedIdentity };
+}
+
+function readScan(c: ObjectReader, issues: Issues): ScanCondition | undefined {
+  const value = c.get('scan');
+  if (value === undefined) return undefined;
+  const s = ObjectReader.of(issues, c.at('scan'), value, SCAN_KEYS);
+  if (s === undefined) return undefined;
+  // maxSeverity: the highest severity a finding may have; required (there is no safe default).
+  const maxSeverity = s.requiredOneOf('maxSeverity', SEVERITIES);
+  // ignoreUnfixed: findings without a fix do not count (where the scanner reports fixability).
+  const ignoreUnfixed = s.bool('ignoreUnfixed', false);
+  // waitSeconds: how long a push waits for its scan before it is reported SCAN_TIMEOUT.
+  const waitSeconds = s.int('waitSeconds', DEFAULT_SCAN_WAIT_SECONDS, { min: 1, max: 7 * 86_400 });
+  if (maxSeverity === undefined) return undefined;
+  return { maxSeverity, ignoreUnfixed, waitSeconds };
 }

@@ -1,9 +1,17 @@
-/** The `admission`, `server` and `journal` sections: settings with defaults. */
+/** The `admission`, `server`, `journal`, `reverify` and `ledger` sections: settings with defaults. */
 import * as path from 'node:path';
 import type { BuildContext } from './build';
 import { DEFAULTS } from './defaults';
+import { isLoopbackHost } from './hosts';
 import { parseFileUri } from './keyref';
-import type { AdmissionSettings, JournalSettings, ServerSettings, TlsSettings } from './types';
+import type {
+  AdmissionSettings,
+  JournalSettings,
+  LedgerSettings,
+  ReverifySettings,
+  ServerSettings,
+  TlsSettings,
+} from './types';
 import { Issues, ObjectReader, readSecret } from './validate';
 
 const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -157,6 +165,58 @@ export function readJournal(
 }
 
 const withoutFile = ({ file: _file, ...rest }: typeof DEFAULTS.journal) => rest;
+
+/** Reads `reverify`; undefined when the section is absent (no re-verification). */
+export function readReverify(value: unknown, issues: Issues, at = 'reverify'): ReverifySettings | undefined {
+  if (value === undefined) return undefined;
+  const r = ObjectReader.of(issues, at, value, [
+    'intervalSeconds',
+    'windowDays',
+    'concurrency',
+    'webhookUrl',
+  ]);
+  if (r === undefined) return undefined;
+  const d = DEFAULTS.reverify;
+  return {
+    // intervalSeconds: time between rounds (AWS: rounded up to whole minutes).
+    intervalMs: Math.round(r.number('intervalSeconds', d.intervalMs / 1000, { min: 1, max: 86_400 }) * 1000),
+    // windowDays: images admitted within this many days are checked again.
+    windowDays: r.number('windowDays', d.windowDays, { min: 0.001, max: 365 }),
+    // concurrency: images re-checked at once.
+    concurrency: r.int('concurrency', d.concurrency, { min: 1, max: 64 }),
+    // webhookUrl: where the local service POSTs `Image Trust Lost` (https; http only on loopback).
+    webhookUrl: r.optionalString('webhookUrl', checkWebhookUrl),
+  };
+}
+
+/**
+ * A finding webhook must not become a way to reach what Signet can reach: https only (http on a
+ * loopback host), no credentials in the URL (they would end up in logs).
+ */
+export function checkWebhookUrl(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value}" is not a URL`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https:// URL';
+  if (url.protocol === 'http:' && !isLoopbackHost(url.host))
+    return 'must be https:// (plain http only to a loopback host: 127.0.0.1, localhost, [::1])';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
+  if (url.hash !== '') return 'must not have a #fragment';
+  return undefined;
+}
+
+/** Reads `ledger`, defaults filled. */
+export function readLedger(value: unknown, issues: Issues, at = 'ledger'): LedgerSettings {
+  const d = DEFAULTS.ledger;
+  if (value === undefined) return { ...d };
+  const l = ObjectReader.of(issues, at, value, ['retentionDays']);
+  if (l === undefined) return { ...d };
+  // retentionDays: decisions and resolved findings older than this are deleted; signatures are kept.
+  return { retentionDays: l.int('retentionDays', d.retentionDays, { min: 1, max: 3650 }) };
+}
 
 function readTls(value: unknown, at: string, context: BuildContext, issues: Issues): TlsSettings | undefined {
   if (value === undefined) return undefined;

@@ -34,14 +34,53 @@ export type KeyReference =
   | { readonly $case: 'publicKeyFile'; readonly path: string }
   /** A PEM SPKI public key inline in the config; verify only. */
   | { readonly $case: 'publicKeyPem'; readonly pem: string }
-  /** An X.509 certificate (and optional chain) whose key signed; verify only. */
+  /**
+   * X.509 certificates; verify only. A signature counts when its signing certificate chains to
+   * `rootPaths` (or, without roots, is the pinned `certificatePath` itself) and was valid when the
+   * signature was made. All paths absolute.
+   */
   | {
       readonly $case: 'certificate';
-      readonly certificatePath: string;
+      /** The signing certificate, pinned: only signatures by this certificate count. */
+      readonly certificatePath: string | undefined;
+      /** Intermediates (cosign's `--certificate-chain`: intermediates, optionally ending in the root). */
       readonly chainPath: string | undefined;
+      /** Trust anchors: PEM files of one or more root certificates. */
+      readonly rootPaths: readonly string[];
+      /**
+       * The `trusted_root.json` whose Rekor logs and timestamp authorities vouch for the signing
+       * time; undefined: the Sigstore public-good root.
+       */
+      readonly trustedRootPath: string | undefined;
+      /** Deny signatures without a verified signing time (instead of judging them at verification time). */
+      readonly requireSignedTime: boolean;
     }
-  /** A keyless (Fulcio) identity: OIDC issuer and subject; verify only. */
-  | { readonly $case: 'keyless'; readonly issuer: string; readonly subject: string };
+  /** A keyless (Fulcio) identity: OIDC issuer and subject, checked against a Sigstore trusted root; verify only. */
+  | {
+      readonly $case: 'keyless';
+      /** The OIDC issuer, compared exactly. */
+      readonly issuer: string;
+      readonly subject: KeylessSubject;
+      /** A private Sigstore's `trusted_root.json` (absolute); undefined: the Sigstore public-good root. */
+      readonly trustedRootPath: string | undefined;
+      /** GitHub workflow claims the certificate must carry; undefined: none required. */
+      readonly github: GithubClaims | undefined;
+    };
+
+/** How a keyless certificate's subject must look: exactly, or a whole match of an RE2-syntax pattern. */
+export type KeylessSubject =
+  | { readonly $case: 'exact'; readonly subject: string }
+  | { readonly $case: 'pattern'; readonly pattern: string };
+
+/** GitHub Actions claims Fulcio writes into keyless certificates; each one given must match exactly. */
+export interface GithubClaims {
+  /** `owner/repo`. */
+  readonly repository: string | undefined;
+  /** `refs/heads/main`, `refs/tags/v1.2.3`. */
+  readonly ref: string | undefined;
+  /** The event that ran the workflow (`push`, `release`, `workflow_dispatch`). */
+  readonly trigger: string | undefined;
+}
 
 /** A named trusted signer bound to one key (Alibaba Security Center's "witness"). */
 export interface Witness {
@@ -59,10 +98,20 @@ export type RegistryAuth =
   /** Amazon ECR: credentials from `GetAuthorizationToken`. */
   | { readonly $case: 'ecr'; readonly region: string | undefined; readonly endpoint: string | undefined };
 
+/**
+ * What software a registry runs, which decides what its events can tell: distribution's carry the
+ * pusher (`actor.name`) and no scan; Harbor's carry the pusher (`operator`) and scan results
+ * (`SCANNING_COMPLETED`); ECR's push events carry no pusher (CloudTrail's `PutImage` does) and its
+ * scans arrive as `ECR Image Scan` / `Inspector2 Scan` events.
+ */
+export type RegistryKind = 'distribution' | 'harbor' | 'ecr';
+
 /** A registry Signet talks to. */
 export interface RegistryConfig {
   /** `host[:port]`, as it appears in image references. */
   readonly host: string;
+  /** Default: `ecr` for ECR hosts, else `distribution`. */
+  readonly kind: RegistryKind;
   /** Signet starts the distribution registry on this host for local use. */
   readonly embedded: boolean;
   /** Plain HTTP. Only for local registries. */
@@ -96,6 +145,32 @@ export interface SigningRule {
   readonly bundle: boolean;
   /** Extra annotations written into the payload's `optional` section. */
   readonly annotations: Readonly<Record<string, string>>;
+  /** What must hold before the rule signs; absent: nothing beyond the scope. */
+  readonly conditions?: SigningConditions;
+}
+
+/** Vulnerability severities, lowest first. */
+export type Severity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+
+/** A rule's scan condition: a scan result must exist and find nothing above `maxSeverity`. */
+export interface ScanCondition {
+  /** The highest severity a finding may have (`HIGH`: no CRITICAL finding). */
+  readonly maxSeverity: Severity;
+  /** Findings without a fix do not count (where the scanner says which are fixable). */
+  readonly ignoreUnfixed: boolean;
+  /** How long a push waits for its scan before it is reported not signed (`SCAN_TIMEOUT`). */
+  readonly waitSeconds: number;
+}
+
+/** Everything a signing rule requires of a push before it signs; every field present must hold. */
+export interface SigningConditions {
+  /** Globs over the pusher's identity (distribution `actor.name`, Harbor `operator`, CloudTrail `userIdentity.arn`). */
+  readonly pushedBy: readonly string[] | undefined;
+  readonly scan: ScanCondition | undefined;
+  /** Witnesses of which one must already have a valid signature for the digest (countersigning). */
+  readonly signedBy: readonly string[] | undefined;
+  /** How the `signedBy` signature's identity must relate to the pushed image; `matchRepository` by default. */
+  readonly signedIdentity: SignedIdentity;
 }
 
 export type PolicyMode = 'enforce' | 'audit';
@@ -208,6 +283,43 @@ export interface JournalSettings {
   readonly concurrency: number;
 }
 
+/**
+ * Continuous re-verification (`reverify:`): images admitted within the window are checked again
+ * against the current policies, keys and signatures; one no longer trusted becomes a finding.
+ */
+export interface ReverifySettings {
+  /** Time between rounds (on AWS rounded up to whole minutes, the scheduler's unit). */
+  readonly intervalMs: number;
+  /** Images admitted within this many days are re-checked. */
+  readonly windowDays: number;
+  /** Images re-checked at once. */
+  readonly concurrency: number;
+  /** Where the local service POSTs `Image Trust Lost` (https, or http on loopback); undefined: nowhere. */
+  readonly webhookUrl: string | undefined;
+}
+
+/** How long the ledger keeps what it records (`ledger:`). */
+export interface LedgerSettings {
+  /** Admission decisions and resolved findings older than this are deleted; signatures are kept. */
+  readonly retentionDays: number;
+}
+
+/** What a revocation voids: every signature by one witness key, or every signature one rule made. */
+export type RevocationTarget =
+  /** A witness key by its id, `sha256:<hex of the SPKI DER digest>` (the payload's `dev.signet/key-id`). */
+  | { readonly $case: 'keyId'; readonly keyId: string }
+  /** A signing rule by name (the payload's `dev.signet/rule`); the rule need not exist any more. */
+  | { readonly $case: 'rule'; readonly rule: string };
+
+/** Signatures that no longer count (`revocations[]`): "signatures by key K made after T are void". */
+export interface Revocation {
+  readonly target: RevocationTarget;
+  /** Only signatures made after this time (epoch ms) are void; undefined: every signature. */
+  readonly after: number | undefined;
+  /** Free text, shown with the denial or finding. */
+  readonly reason: string | undefined;
+}
+
 /** The whole configuration, loaded from one YAML file. */
 export interface SignetConfig {
   /** Absolute path of the file it was loaded from, if any. */
@@ -221,4 +333,8 @@ export interface SignetConfig {
   readonly admission: AdmissionSettings;
   readonly server: ServerSettings;
   readonly journal: JournalSettings;
+  /** Absent: no continuous re-verification. */
+  readonly reverify: ReverifySettings | undefined;
+  readonly revocations: readonly Revocation[];
+  readonly ledger: LedgerSettings;
 }

@@ -1,8 +1,9 @@
 /** The `witnesses[]` section: named signers and the keys that stand for them. */
 import type { BuildContext } from './build';
 import { parseFileUri, parsePublicKey, parseSigningKeyUri, type Parsed } from './keyref';
-import type { KeyReference, Witness } from './types';
-import { didYouMean, Issues, ObjectReader, type Check } from './validate';
+import { validatePattern } from '../sigstore/pattern';
+import type { GithubClaims, KeyReference, KeylessSubject, Witness } from './types';
+import { didYouMean, Issues, ObjectReader, readString, type Check } from './validate';
 
 export interface WitnessRead {
   readonly name: string | undefined;
@@ -24,9 +25,16 @@ const WITNESS_KEYS = [
   'publicKey',
   'certificate',
   'certificateChain',
+  'roots',
+  'trustedRoot',
+  'requireSignedTime',
   'keyless',
 ];
 const WITNESS_KEY_KINDS = ['key', 'publicKey', 'certificate', 'keyless'] as const;
+/** Fields of a certificate witness besides `certificate` (which `roots` may replace). */
+const CERTIFICATE_FIELDS = ['certificateChain', 'trustedRoot', 'requireSignedTime'] as const;
+const KEYLESS_KEYS = ['issuer', 'subject', 'subjectRegExp', 'trustedRoot', 'github'];
+const GITHUB_KEYS = ['repository', 'ref', 'trigger'];
 
 const checkWitnessName: Check<string> = (name) =>
   WITNESS_NAME.test(name) && name.length <= 128
@@ -56,18 +64,21 @@ export function readWitness(
   const name = valid ?? (typeof raw === 'string' && raw.trim() !== '' ? raw : undefined);
   // description: free text.
   const description = w.optionalString('description');
-  const kinds = WITNESS_KEY_KINDS.filter((k) => w.has(k));
+  // A certificate witness is `certificate` (a pinned signing certificate), `roots`, or both.
+  const kinds = WITNESS_KEY_KINDS.filter((k) => w.has(k) || (k === 'certificate' && w.has('roots')));
   if (kinds.length !== 1) {
     issues.add(
       at,
       kinds.length === 0
-        ? 'needs one of key (file:// or awskms://), publicKey, certificate or keyless'
-        : `give exactly one of key, publicKey, certificate or keyless, not ${kinds.join(' and ')}`,
+        ? 'needs one of key (file:// or awskms://), publicKey, certificate (or roots) or keyless'
+        : `give exactly one of key, publicKey, certificate (or roots) or keyless, not ${kinds.join(' and ')}`,
     );
     return { name, path: at, witness: undefined };
   }
-  if (w.has('certificateChain') && !w.has('certificate')) {
-    w.issue('certificateChain', 'only goes with certificate');
+  if (kinds[0] !== 'certificate') {
+    for (const field of CERTIFICATE_FIELDS) {
+      if (w.has(field)) w.issue(field, 'only goes with certificate or roots');
+    }
   }
   let key: KeyReference | undefined;
   const kind = kinds[0] as (typeof WITNESS_KEY_KINDS)[number];
@@ -85,38 +96,104 @@ export function readWitness(
       if (pem !== undefined) key = take(parsePublicKey(pem, context.baseDir), issues, w.at('publicKey'));
       break;
     }
-    case 'certificate': {
-      // certificate, certificateChain: verify only: file:// PEM certificate and optional chain.
-      const cert = w.requiredString('certificate');
-      const chain = w.optionalString('certificateChain');
-      const certificatePath =
-        cert === undefined
-          ? undefined
-          : take(parseFileUri(cert, context.baseDir), issues, w.at('certificate'));
-      const chainPath =
-        chain === undefined
-          ? undefined
-          : take(parseFileUri(chain, context.baseDir), issues, w.at('certificateChain'));
-      if (certificatePath !== undefined && (chain === undefined || chainPath !== undefined)) {
-        key = { $case: 'certificate', certificatePath, chainPath };
-      }
+    case 'certificate':
+      key = readCertificateWitness(w, context, issues);
       break;
-    }
-    case 'keyless': {
-      // keyless: verify only: {issuer: OIDC issuer URL, subject: identity in the Fulcio certificate}.
-      const k = ObjectReader.of(issues, w.at('keyless'), w.get('keyless'), ['issuer', 'subject']);
-      if (k === undefined) break;
-      const issuer = k.requiredString('issuer', checkEndpointLike);
-      const subject = k.requiredString('subject');
-      if (issuer !== undefined && subject !== undefined) key = { $case: 'keyless', issuer, subject };
+    case 'keyless':
+      key = readKeylessWitness(w, context, issues);
       break;
-    }
   }
   return {
     name,
     path: at,
     witness: valid === undefined || key === undefined ? undefined : { name: valid, key, description },
   };
+}
+
+/**
+ * A certificate witness: `certificate` (file://, a pinned signing certificate), `roots` (file://
+ * list, the trust anchors), `certificateChain` (file://, intermediates), `trustedRoot` (file://,
+ * where signing times are checked; default public-good) and `requireSignedTime`. Files are read
+ * when Signet starts, not here.
+ */
+function readCertificateWitness(
+  w: ObjectReader,
+  context: BuildContext,
+  issues: Issues,
+): KeyReference | undefined {
+  const before = issues.count;
+  const file = (field: string): string | undefined => {
+    const uri = w.optionalString(field);
+    return uri === undefined ? undefined : take(parseFileUri(uri, context.baseDir), issues, w.at(field));
+  };
+  // certificate: the signing certificate itself; without roots it is the only thing trusted.
+  const certificatePath = file('certificate');
+  // certificateChain: intermediates between the signing certificate and a root.
+  const chainPath = file('certificateChain');
+  // roots: trust anchors; every signing certificate must chain to one of them.
+  const rootPaths =
+    w.list(
+      'roots',
+      (item, itemAt) => {
+        const uri = readString(issues, itemAt, item, true);
+        return uri === undefined ? undefined : take(parseFileUri(uri, context.baseDir), issues, itemAt);
+      },
+      { nonEmpty: true },
+    ) ?? [];
+  // trustedRoot: the Sigstore trusted root whose logs and TSAs give the signing time.
+  const trustedRootPath = file('trustedRoot');
+  // requireSignedTime: no verified signing time (log entry or RFC 3161 timestamp) → deny.
+  const requireSignedTime = w.bool('requireSignedTime', false);
+  if (issues.count > before) return undefined;
+  return { $case: 'certificate', certificatePath, chainPath, rootPaths, trustedRootPath, requireSignedTime };
+}
+
+/**
+ * A keyless witness: `{issuer, subject | subjectRegExp, trustedRoot?, github?: {repository?, ref?,
+ * trigger?}}`. The pattern is checked (RE2 syntax, whole-subject match) here; the trusted root
+ * file is read when Signet starts.
+ */
+function readKeylessWitness(
+  w: ObjectReader,
+  context: BuildContext,
+  issues: Issues,
+): KeyReference | undefined {
+  const k = ObjectReader.of(issues, w.at('keyless'), w.get('keyless'), KEYLESS_KEYS);
+  if (k === undefined) return undefined;
+  const before = issues.count;
+  // issuer: the OIDC issuer URL, compared exactly (https://token.actions.githubusercontent.com).
+  const issuer = k.requiredString('issuer', checkEndpointLike);
+  // subject: the certificate's identity, exactly; subjectRegExp: a pattern it must match whole.
+  const exact = k.optionalString('subject');
+  const pattern = k.optionalString('subjectRegExp', validatePattern);
+  if (k.has('subject') === k.has('subjectRegExp')) {
+    issues.add(k.path, 'give exactly one of subject and subjectRegExp');
+  }
+  // trustedRoot: a private Sigstore's trusted_root.json; absent: the public-good root.
+  const rootUri = k.optionalString('trustedRoot');
+  const trustedRootPath =
+    rootUri === undefined
+      ? undefined
+      : take(parseFileUri(rootUri, context.baseDir), issues, k.at('trustedRoot'));
+  // github: workflow claims Fulcio writes into the certificate.
+  let github: GithubClaims | undefined;
+  if (k.has('github')) {
+    const g = ObjectReader.of(issues, k.at('github'), k.get('github'), GITHUB_KEYS);
+    if (g !== undefined) {
+      github = {
+        repository: g.optionalString('repository'),
+        ref: g.optionalString('ref'),
+        trigger: g.optionalString('trigger'),
+      };
+      if (!GITHUB_KEYS.some((field) => g.has(field))) {
+        issues.add(g.path, 'give at least one of repository, ref and trigger');
+      }
+    }
+  }
+  if (issues.count > before || issuer === undefined) return undefined;
+  const subject: KeylessSubject =
+    pattern !== undefined ? { $case: 'pattern', pattern } : { $case: 'exact', subject: exact as string };
+  return { $case: 'keyless', issuer, subject, trustedRootPath, github };
 }
 
 function checkEndpointLike(value: string): string | undefined {

@@ -27,6 +27,13 @@ export interface Telemetry {
   verificationCache?(hit: boolean): void;
   /** A policy decided an image: passed, denied, or admitted with a warning. */
   policyDecision?(policy: string, effect: 'pass' | 'deny' | 'warn'): void;
+  /**
+   * Re-verification checked one admitted image: still `trusted`, a `finding` (no longer trusted),
+   * or `unverifiable` this round (a registry or KMS outage; checked again next round).
+   */
+  reverification?(outcome: 'trusted' | 'finding' | 'unverifiable'): void;
+  /** An admitted image lost trust: a new finding, by its reason code (`Image Trust Lost`). */
+  imageTrustLost?(code: string): void;
 }
 
 /** Calls a hook, swallowing whatever it throws: watching must never break the work. */

@@ -32,7 +32,21 @@ export interface SignatureEvidence {
   readonly claims: SignatureClaims;
   /** The PEM certificate that came with the signature (keyless signers), if any. */
   readonly certificate: string | undefined;
+  /** What certificate and keyless witnesses verify besides the signature (certificates, log entries, timestamps). */
+  readonly material: SigstoreMaterial;
 }
+
+/**
+ * The Sigstore verification material a signature came with, as its format carries it. Switch on
+ * `$case`.
+ * - `cosign-layer`: the `.sig` layer's annotations (signature, `dev.sigstore.cosign/certificate`,
+ *   `/chain`, `/bundle`, `/rfc3161timestamp`); the payload is the evidence's `signedData`.
+ * - `sigstore-bundle`: the bundle as parsed JSON, and for a message-signature bundle the signed
+ *   artifact (the image manifest's bytes).
+ */
+export type SigstoreMaterial =
+  | { readonly $case: 'cosign-layer'; readonly annotations: Readonly<Record<string, string>> }
+  | { readonly $case: 'sigstore-bundle'; readonly bundle: unknown; readonly artifact: Buffer | undefined };
 
 /** A signature that could not be read, and why (shown in verification detail). */
 export interface RejectedSignature {

@@ -1,13 +1,14 @@
 /**
  * Where Sigstore bundles live in a registry, read side: the referrers of an image digest, through
  * the OCI referrers API or, on a registry without it, the `sha256-<hex>` fallback index tag; each
- * bundle referrer's manifest and its bundle layer, read bounded by what the descriptors declare.
+ * bundle referrer's manifest and its bundle layer, read bounded by what the descriptors declare
+ * (and, for a message-signature bundle, the image manifest it signs).
  */
 import { RegistryError } from '../core/errors';
 import { referrersFallbackTag } from '../core/reference';
-import type { Descriptor, ReadOptions, RegistryClient } from '../registry/types';
+import type { Descriptor, FetchedManifest, ReadOptions, RegistryClient } from '../registry/types';
 import { MEDIA_TYPES } from '../registry/types';
-import { isBundleType, MAX_BUNDLE_BYTES, parseBundle } from './bundle';
+import { bundleEvidence, isBundleType, MAX_BUNDLE_BYTES, messageDigestOf, readBundleJson } from './bundle';
 import type { RejectedSignature, SignatureEvidence } from './evidence';
 
 /** Reads one blob of a repository, no larger than its descriptor's size. */
@@ -71,10 +72,14 @@ export async function readBundleReferrers(
     referrers = fallback !== undefined && 'manifests' in fallback.manifest ? fallback.manifest.manifests : [];
   }
   const bundles = referrers.filter((d) => isBundleType(d.artifactType));
+  // Read once, and only when a message-signature bundle needs the manifest it signs.
+  let subject: Promise<FetchedManifest | undefined> | undefined;
+  const subjectManifest = (): Promise<FetchedManifest | undefined> =>
+    (subject ??= client.getManifest(repository, digest, read));
   const entries = await Promise.all(
     bundles.slice(0, maxBundles).map(async (descriptor) => {
       try {
-        return await readBundle(client, repository, digest, descriptor, blob, read);
+        return await readBundle(client, repository, digest, descriptor, blob, read, subjectManifest);
       } catch (err) {
         if (isContentError(err))
           return { source: 'bundle' as const, id: descriptor.digest, problem: err.message };
@@ -102,6 +107,7 @@ async function readBundle(
   descriptor: Descriptor,
   blob: BlobReader,
   read: ReadOptions,
+  subjectManifest: () => Promise<FetchedManifest | undefined>,
 ): Promise<SignatureEvidence | RejectedSignature> {
   const reject = (problem: string): RejectedSignature => ({
     source: 'bundle',
@@ -119,8 +125,18 @@ async function readBundle(
   if (layer === undefined) return reject('no bundle layer');
   if (layer.size > MAX_BUNDLE_BYTES)
     return reject(`bundle of ${layer.size} bytes is over ${MAX_BUNDLE_BYTES}`);
-  const bytes = await blob(layer);
-  const parsed = parseBundle(bytes);
+  const json = readBundleJson(await blob(layer));
+  if (typeof json === 'string') return reject(json);
+  const message = messageDigestOf(json);
+  if (typeof message === 'string') return reject(message);
+  let artifact: Buffer | undefined;
+  if (message !== undefined) {
+    // A message signature signs the image manifest's bytes: its digest must be the subject's.
+    if (message.digest !== digest) return reject(`message signature is over ${message.digest}`);
+    artifact = (await subjectManifest())?.bytes;
+    if (artifact === undefined) return reject(`the signed manifest ${digest} is not found`);
+  }
+  const parsed = bundleEvidence(json, artifact);
   if (typeof parsed === 'string') return reject(parsed);
   return { ...parsed, id: descriptor.digest };
 }

@@ -19,6 +19,7 @@ import {
   normalizeHost,
   optionalId,
   optionalMediaType,
+  optionalString,
   optionalTag,
   pathOfUrl,
   requireArray,
@@ -47,6 +48,7 @@ const ACCEPTED_CONTENT_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 const MAX_ACTION_LENGTH = 64;
+const MAX_ACTOR_LENGTH = 256;
 
 /**
  * Normalizes one notification envelope. `contentType` is the request's Content-Type header;
@@ -133,6 +135,7 @@ function parsePush(event: JsonObject, field: string): EventOutcome {
   const artifactType = optionalMediaType(get(target, 'artifactType'), `${field}.target.artifactType`);
   const registry = registryHost(event, url, field);
   const id = optionalId(get(event, 'id'), `${field}.id`);
+  const pushedBy = actorName(event, field);
   if (digest.$case === 'other-algorithm') return ignore(NOT_SHA256_REASON);
   return {
     $case: 'push',
@@ -145,8 +148,17 @@ function parsePush(event: JsonObject, field: string): EventOutcome {
       artifactType,
       source: 'distribution',
       id,
+      ...(pushedBy !== undefined ? { pushedBy } : {}),
     },
   };
+}
+
+/** The authenticated user who pushed (`actor.name`); distribution sends `{}` without auth. */
+function actorName(event: JsonObject, field: string): string | undefined {
+  const actor = get(event, 'actor');
+  if (actor === undefined || actor === null) return undefined;
+  if (!isObject(actor)) throw invalid(`${field}.actor`, `must be an object, got ${describe(actor)}`);
+  return optionalString(get(actor, 'name'), `${field}.actor.name`, MAX_ACTOR_LENGTH);
 }
 
 /**

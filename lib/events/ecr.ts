@@ -20,12 +20,19 @@ import {
   requireObject,
   requireRepository,
   requireString,
+  type JsonObject,
 } from './json';
+import { parseCloudTrailPush } from './cloudtrail';
+import { parseEcrImageScan, parseInspectorScan } from './scans';
 import { NOT_SHA256_REASON, SCHEMA1_MEDIA_TYPES, SCHEMA1_REASON } from './media-types';
 import type { NormalizedEvents } from './types';
 
 export const ECR_EVENT_SOURCE = 'aws.ecr';
 export const ECR_IMAGE_ACTION = 'ECR Image Action';
+export const ECR_IMAGE_SCAN = 'ECR Image Scan';
+export const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
+export const INSPECTOR_EVENT_SOURCE = 'aws.inspector2';
+export const INSPECTOR_SCAN = 'Inspector2 Scan';
 
 const ACCOUNT = /^[0-9]{12}$/;
 // us-west-2, us-gov-west-1, us-isob-east-1, ap-southeast-1, cn-northwest-1. Letters and the
@@ -45,15 +52,33 @@ export function ecrRegistryHost(account: string, region: string): string {
   return `${account}.dkr.ecr.${region}.${suffix}`;
 }
 
-/** Normalizes one EventBridge event (not a batch: EventBridge invokes a target per event). */
+/**
+ * Normalizes one EventBridge event about ECR images (not a batch: EventBridge invokes a target per
+ * event): a push (`ECR Image Action`), the same push as CloudTrail records it with its pusher
+ * (`AWS API Call via CloudTrail`, `PutImage`), or a scan result (`ECR Image Scan` from basic
+ * scanning, `Inspector2 Scan` from enhanced scanning).
+ */
 export function parseEcrEvent(body: unknown): NormalizedEvents {
   if (!isObject(body)) throw invalid('body', `must be one EventBridge event object, got ${describe(body)}`);
   const source = get(body, 'source');
-  if (source !== ECR_EVENT_SOURCE)
-    throw invalid('source', `must be "${ECR_EVENT_SOURCE}", got ${describe(source)}`);
+  if (source !== ECR_EVENT_SOURCE && source !== INSPECTOR_EVENT_SOURCE)
+    throw invalid(
+      'source',
+      `must be "${ECR_EVENT_SOURCE}" or "${INSPECTOR_EVENT_SOURCE}", got ${describe(source)}`,
+    );
   const detailType = get(body, 'detail-type');
+  if (source === INSPECTOR_EVENT_SOURCE) {
+    if (detailType !== INSPECTOR_SCAN)
+      throw invalid('detail-type', `must be "${INSPECTOR_SCAN}", got ${describe(detailType)}`);
+    return parseInspectorScan(body, ecrAccountHost(body));
+  }
+  if (detailType === ECR_IMAGE_SCAN) return parseEcrImageScan(body, ecrAccountHost(body));
+  if (detailType === CLOUDTRAIL_API_CALL) return parseCloudTrailPush(body, ecrAccountHost(body));
   if (detailType !== ECR_IMAGE_ACTION) {
-    throw invalid('detail-type', `must be "${ECR_IMAGE_ACTION}", got ${describe(detailType)}`);
+    throw invalid(
+      'detail-type',
+      `must be "${ECR_IMAGE_ACTION}", "${ECR_IMAGE_SCAN}" or "${CLOUDTRAIL_API_CALL}", got ${describe(detailType)}`,
+    );
   }
   const detail = requireObject(get(body, 'detail'), 'detail');
 
@@ -62,14 +87,7 @@ export function parseEcrEvent(body: unknown): NormalizedEvents {
   const result = requireString(get(detail, 'result'), 'detail.result', 64);
   if (result !== 'SUCCESS') return ignoredAs('detail.result', `ECR push with result ${describe(result)}`);
 
-  const account = get(body, 'account');
-  if (typeof account !== 'string' || !ACCOUNT.test(account)) {
-    throw invalid('account', `must be a 12-digit AWS account id, got ${describe(account)}`);
-  }
-  const region = get(body, 'region');
-  if (typeof region !== 'string' || region.length > 32 || !REGION.test(region)) {
-    throw invalid('region', `must be an AWS region such as "us-east-1", got ${describe(region)}`);
-  }
+  const registry = ecrAccountHost(body);
   const repository = requireRepository(get(detail, 'repository-name'), 'detail.repository-name');
   const digest = requireDigest(get(detail, 'image-digest'), 'detail.image-digest');
   const tag = optionalTag(get(detail, 'image-tag'), 'detail.image-tag');
@@ -84,7 +102,7 @@ export function parseEcrEvent(body: unknown): NormalizedEvents {
   return {
     events: [
       {
-        registry: ecrRegistryHost(account, region),
+        registry,
         repository,
         digest: digest.digest,
         tag,
@@ -98,8 +116,21 @@ export function parseEcrEvent(body: unknown): NormalizedEvents {
   };
 }
 
+/** The registry of the event's `account` in its `region`. */
+export function ecrAccountHost(body: JsonObject): string {
+  const account = get(body, 'account');
+  if (typeof account !== 'string' || !ACCOUNT.test(account)) {
+    throw invalid('account', `must be a 12-digit AWS account id, got ${describe(account)}`);
+  }
+  const region = get(body, 'region');
+  if (typeof region !== 'string' || region.length > 32 || !REGION.test(region)) {
+    throw invalid('region', `must be an AWS region such as "us-east-1", got ${describe(region)}`);
+  }
+  return ecrRegistryHost(account, region);
+}
+
 /** The whole event carried nothing to sign; `field` is the member that says why. */
-const ignoredAs = (field: string, reason: string): NormalizedEvents => ({
+export const ignoredAs = (field: string, reason: string): NormalizedEvents => ({
   events: [],
   ignored: [{ field, reason }],
 });

@@ -9,10 +9,33 @@ export {
   DISTRIBUTION_EVENTS_V2,
   parseDistributionNotification,
 } from './distribution';
-export { ECR_EVENT_SOURCE, ECR_IMAGE_ACTION, ecrRegistryHost, parseEcrEvent } from './ecr';
-export { HARBOR_PUSH_ARTIFACT, parseHarborWebhook } from './harbor';
+export {
+  CLOUDTRAIL_API_CALL,
+  ECR_EVENT_SOURCE,
+  ECR_IMAGE_ACTION,
+  ECR_IMAGE_SCAN,
+  INSPECTOR_EVENT_SOURCE,
+  INSPECTOR_SCAN,
+  ecrRegistryHost,
+  parseEcrEvent,
+} from './ecr';
+export {
+  HARBOR_PUSH_ARTIFACT,
+  HARBOR_SCANNING_COMPLETED,
+  HARBOR_SCANNING_FAILED,
+  parseHarborWebhook,
+} from './harbor';
 export { MAX_EVENTS_PER_NOTIFICATION } from './json';
-export type { IgnoredNotification, NormalizedEvents, PushEvent, PushEventSource } from './types';
+export type {
+  IgnoredNotification,
+  NormalizedEvents,
+  PushEvent,
+  PushEventSource,
+  ScanEvent,
+  ScanResult,
+  Scanner,
+  SeverityCounts,
+} from './types';
 
 /** Which sender a notification body comes from. */
 export type PushNotificationKind = 'distribution' | 'ecr' | 'harbor';

@@ -16,9 +16,56 @@ export interface PushEvent {
   readonly source: PushEventSource;
   /** The notification's own id, for logs and de-duplication. */
   readonly id: string | undefined;
+  /**
+   * Who pushed, when the event says: distribution's `actor.name`, Harbor's `operator`,
+   * CloudTrail's `userIdentity.arn`. Absent when the event names nobody (ECR's own push event).
+   */
+  readonly pushedBy?: string;
 }
 
-export type PushEventSource = 'distribution' | 'ecr' | 'harbor' | 'manual';
+/**
+ * What a push event came from. `ecr` is ECR's `ECR Image Action`, which names no pusher;
+ * `cloudtrail` is CloudTrail's `PutImage` for the same push, which does; `scan` is a push
+ * re-driven by its scan result (`ECR Image Scan`, `Inspector2 Scan`, Harbor `SCANNING_COMPLETED`).
+ */
+export type PushEventSource = 'distribution' | 'ecr' | 'harbor' | 'manual' | 'cloudtrail' | 'scan';
+
+/** Which scanner reported a scan: ECR basic scanning, Amazon Inspector (ECR enhanced scanning), Harbor. */
+export type Scanner = 'ecr' | 'inspector' | 'harbor';
+
+/**
+ * Findings by severity. `LOW` counts everything below MEDIUM that the scanner reports (Inspector
+ * gives only a total for those; Harbor's Negligible and Unknown count here too).
+ */
+export interface SeverityCounts {
+  readonly CRITICAL: number;
+  readonly HIGH: number;
+  readonly MEDIUM: number;
+  readonly LOW: number;
+}
+
+/** What a vulnerability scan concluded about one image. */
+export type ScanResult =
+  | {
+      readonly $case: 'complete';
+      readonly scanner: Scanner;
+      readonly counts: SeverityCounts;
+      /** Findings with a fix available, all severities together, when the scanner says (Harbor). */
+      readonly fixable: number | undefined;
+    }
+  /** The scanner ran and failed (unsupported image, scanner error): there is no result to judge. */
+  | { readonly $case: 'failed'; readonly scanner: Scanner; readonly detail: string };
+
+/** A scanner's notification that it finished scanning one image. */
+export interface ScanEvent {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  /** The tags the notification names (the first one identifies the push it re-drives). */
+  readonly tags: readonly string[];
+  readonly result: ScanResult;
+  readonly id: string | undefined;
+}
 
 /** A notification that carried nothing to sign (a blob push, a pull, a failed push). */
 export interface IgnoredNotification {
@@ -31,4 +78,6 @@ export interface IgnoredNotification {
 export interface NormalizedEvents {
   readonly events: readonly PushEvent[];
   readonly ignored: readonly IgnoredNotification[];
+  /** Scan results the notification carried (scanner notifications only). */
+  readonly scans?: readonly ScanEvent[];
 }

@@ -149,4 +149,4 @@ export function redactPath(path: string, access: VerificationAccess): string {
 }
 
 /** First path segments that are routes, not secrets. Anything else may be a mistyped secret. */
-const KNOWN_FIRST_SEGMENTS: ReadonlySet<string> = new Set(['admission', 'verify', 'events', 'healthz']);
+const KNOWN_FIRST_SEGMENTS: ReadonlySet<string> = new Set(['admission', 'verify', 'events', 'healthz', 'ui']);

@@ -13,9 +13,11 @@ import { AccessError, InputError, describeError, httpStatusOf, type SignetError 
 import type { Logger } from '../core/logger';
 import { canonicalHost } from '../core/reference';
 import { parsePushNotification, type PushNotificationKind } from '../events';
-import type { PushEvent } from '../events/types';
+import type { PushEvent, ScanEvent } from '../events/types';
+import { pushOfScan } from '../signing/conditions';
 import type { IntakeOutcome, PushIntake } from '../signing/intake';
 import { REGISTRY_NOT_CONFIGURED } from '../signing/pipeline';
+import type { ImageDecision } from '../verification/decision';
 import type { ImageVerifier } from '../verification/verifier';
 import {
   checkVerificationAccess,
@@ -54,6 +56,11 @@ export interface VerificationSurface {
   readonly access: VerificationAccess;
   readonly controller: AdmissionController;
   readonly verifier: ImageVerifier;
+  /**
+   * Told about every `POST /verify` decision (the ledger), after it is final; it must return at
+   * once (queue, never write), and what it throws is ignored.
+   */
+  readonly onDecision?: (decision: ImageDecision) => void;
 }
 
 /** The push-event endpoints' dependencies. */
@@ -103,11 +110,20 @@ export interface OperationsSurface {
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly text: string }>;
 }
 
+/**
+ * The status page (`GET /ui`): HTML rendered by the edge, served behind the same credentials as
+ * `/verify` (so only with a verification surface).
+ */
+export interface StatusPageSurface {
+  readonly render: () => Promise<string>;
+}
+
 /** Everything the surface answers with. */
 export interface SurfaceDeps {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly verification?: VerificationSurface;
+  readonly statusPage?: StatusPageSurface;
   readonly events?: EventsSurface;
   readonly operations?: OperationsSurface;
   readonly limit?: InFlightLimit;
@@ -171,13 +187,18 @@ async function route(method: string, request: HttpRequest, deps: SurfaceDeps): P
       request.headers['authorization'],
     );
     const path = access.$case === 'granted' ? access.path : request.path;
-    const isRoute = path === '/admission' || path.startsWith('/admission/') || path === '/verify';
+    const isPage = path === '/ui' && deps.statusPage !== undefined;
+    const isRoute = path === '/admission' || path.startsWith('/admission/') || path === '/verify' || isPage;
     if (isRoute || access.$case === 'refused') {
       if (access.$case === 'refused') {
         deps.logger.warn('unauthorized verification request', {
           path: redactPath(request.path, deps.verification.access),
         });
         return unauthorized(access.message, 'Bearer');
+      }
+      if (isPage && deps.statusPage !== undefined) {
+        if (method !== 'GET') return refuse(notAllowed(method, path));
+        return statusPage(await deps.statusPage.render());
       }
       if (method !== 'POST') return refuse(notAllowed(method, path));
       return verification(path, request, deps.verification, deps);
@@ -205,25 +226,33 @@ async function events(
   const body = parseJsonBody(await readBody(request.body, deps.maxBodyBytes), 'EVENT_INVALID');
   const normalized = parsePushNotification(kind, body, request.headers['content-type']);
   const ignored: IgnoredPush[] = normalized.ignored.map((i) => ({ field: i.field, reason: i.reason }));
-  const admissible: PushEvent[] = [];
   const refused: IntakeOutcome[] = [];
-  for (const event of normalized.events) {
-    const host = canonicalHost(event.registry);
-    const why = !surface.isConfigured(host)
-      ? REGISTRY_NOT_CONFIGURED
-      : sender.registries !== undefined && !sender.registries.has(host)
-        ? `registry not served by sender ${sender.name}`
-        : undefined;
-    if (why === undefined) {
-      admissible.push(event);
-      continue;
-    }
-    // Acknowledged so that the sender's queue moves on; the host is never contacted.
-    deps.logger.warn('push ignored', { registry: event.registry, repository: event.repository, reason: why });
-    ignored.push({ image: imageOf(event), reason: why });
-    refused.push({ $case: 'ignored', reason: why, event });
-  }
-  const outcomes = admissible.length > 0 ? await surface.intake.accept(admissible) : [];
+  // The same host checks for pushes and scan results: only configured hosts the sender speaks for.
+  const admit = <T extends Pick<PushEvent, 'registry' | 'repository' | 'digest'>>(
+    items: readonly T[],
+    asPush: (item: T) => PushEvent,
+  ): T[] =>
+    items.filter((item) => {
+      const host = canonicalHost(item.registry);
+      const why = !surface.isConfigured(host)
+        ? REGISTRY_NOT_CONFIGURED
+        : sender.registries !== undefined && !sender.registries.has(host)
+          ? `registry not served by sender ${sender.name}`
+          : undefined;
+      if (why === undefined) return true;
+      // Acknowledged so that the sender's queue moves on; the host is never contacted.
+      deps.logger.warn('push ignored', { registry: item.registry, repository: item.repository, reason: why });
+      const event = asPush(item);
+      ignored.push({ image: imageOf(event), reason: why });
+      refused.push({ $case: 'ignored', reason: why, event });
+      return false;
+    });
+  const admissible = admit(normalized.events, (event) => event);
+  const scans = admit(normalized.scans ?? [], pushOfScan);
+  const outcomes = [
+    ...(admissible.length > 0 ? await surface.intake.accept(admissible) : []),
+    ...(scans.length > 0 ? await acceptScans(surface.intake, scans, deps.logger) : []),
+  ];
   surface.observe?.(kind, [...refused, ...outcomes]);
   const accepted: AcceptedPushView[] = [];
   for (const outcome of outcomes) {
@@ -232,6 +261,21 @@ async function events(
     else ignored.push({ image: imageOf(outcome.event), reason: outcome.reason });
   }
   return json(accepted.length > 0 ? 202 : 200, { accepted, ignored });
+}
+
+/** Scan results for the intake; one that cannot take them acknowledges and ignores them. */
+async function acceptScans(
+  intake: PushIntake,
+  scans: readonly ScanEvent[],
+  logger: Logger,
+): Promise<readonly IntakeOutcome[]> {
+  if (intake.acceptScans !== undefined) return intake.acceptScans(scans);
+  logger.warn('scan results ignored: this intake does not take them', { scans: scans.length });
+  return scans.map((scan) => ({
+    $case: 'ignored',
+    reason: 'scan results are not taken here',
+    event: pushOfScan(scan),
+  }));
 }
 
 /** An accepted push in an events answer. */
@@ -264,12 +308,34 @@ async function verification(
       namespace: parsed.namespace,
       cluster: parsed.cluster,
     });
+    try {
+      surface.onDecision?.(decision);
+    } catch (err) {
+      deps.logger.warn('verify decision not recorded', { cause: describeError(err) });
+    }
     return json(200, decision);
   }
   const cluster = clusterOf(path, request.headers[CLUSTER_HEADER]);
   const review = parseJsonBody(await readBody(request.body, deps.maxBodyBytes), 'ADMISSION_REVIEW_INVALID');
   return json(200, await surface.controller.review(review, cluster));
 }
+
+/** Nothing on the page may load anything, run anything, or be framed. */
+const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+const statusPage = (document: string): HttpResponse => ({
+  status: 200,
+  body: document,
+  contentType: 'text/html; charset=utf-8',
+  headers: PAGE_HEADERS,
+  close: false,
+});
 
 /** The cluster a webhook call is for: the path segment after `/admission/`, else the header. */
 function clusterOf(path: string, header: string | undefined): string | undefined {

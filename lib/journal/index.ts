@@ -10,5 +10,6 @@ export type {
   JournalFailure,
   JournalOptions,
   RequeuedLetter,
+  ScanRecord,
 } from './types';
 export { type AttemptResult, JournalWorker, type JournalWorkerOptions } from './worker';

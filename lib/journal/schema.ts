@@ -4,7 +4,7 @@
  * MIGRATIONS, never an edit of an old one.
  */
 import type Database from 'better-sqlite3';
-import type { PushEvent, PushEventSource } from '../events/types';
+import type { PushEvent, PushEventSource, ScanResult } from '../events/types';
 import { JournalError } from './errors';
 import type { DeadLetter, JournalEntry } from './types';
 
@@ -45,7 +45,23 @@ CREATE TABLE dead_letters (
 CREATE INDEX dead_letters_failed ON dead_letters (failed_at);
 `;
 
-const MIGRATIONS: readonly string[] = [V1];
+// V2: pushes waiting for their scan result stay pending entries, marked `waiting` and due when
+// the wait ends (a scan result makes them due at once); the latest scan result of each image is
+// kept in `scan_results`, so that a push accepted after its scan finds it.
+const V2 = `
+ALTER TABLE entries ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0 CHECK (waiting IN (0, 1));
+CREATE TABLE scan_results (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  result TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (registry, repository, digest)
+);
+CREATE INDEX scan_results_received ON scan_results (received_at);
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 /** The schema version this code writes and understands. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -98,8 +114,8 @@ export interface DeadLetterRow {
 
 /** The event as stored: only PushEvent's own fields, so a richer object passed in is not persisted. */
 export function encodeEvent(event: PushEvent): string {
-  const { registry, repository, digest, tag, mediaType, artifactType, source, id } = event;
-  return JSON.stringify({ registry, repository, digest, tag, mediaType, artifactType, source, id });
+  const { registry, repository, digest, tag, mediaType, artifactType, source, id, pushedBy } = event;
+  return JSON.stringify({ registry, repository, digest, tag, mediaType, artifactType, source, id, pushedBy });
 }
 
 /** Parses a stored event, restoring the optional fields that JSON dropped as `undefined`. */
@@ -122,6 +138,7 @@ export function decodeEvent(json: string, file: string, id: string): PushEvent {
     const value = fields[name];
     return typeof value === 'string' ? value : undefined;
   };
+  const pushedBy = optional('pushedBy');
   return {
     registry: required('registry'),
     repository: required('repository'),
@@ -131,7 +148,23 @@ export function decodeEvent(json: string, file: string, id: string): PushEvent {
     artifactType: optional('artifactType'),
     source: required('source') as PushEventSource,
     id: optional('id'),
+    ...(pushedBy !== undefined ? { pushedBy } : {}),
   };
+}
+
+/** A scan result as stored (JSON of the `ScanResult`). */
+export const encodeScan = (result: ScanResult): string => JSON.stringify(result);
+
+/** A stored scan result; one this code cannot read is treated as absent (the push waits for the next). */
+export function decodeScan(json: string): ScanResult | undefined {
+  try {
+    const value = JSON.parse(json) as Partial<ScanResult> | null;
+    if (value?.$case === 'complete' && typeof value.counts === 'object') return value as ScanResult;
+    if (value?.$case === 'failed' && typeof value.detail === 'string') return value as ScanResult;
+  } catch {
+    // fall through
+  }
+  return undefined;
 }
 
 /** A JournalEntry from its row. */

@@ -13,7 +13,9 @@ import { JournalError } from './errors';
 import { acquireOwnerLock, type OwnerLock } from './lock';
 import {
   type DeadLetterRow,
+  decodeScan,
   encodeEvent,
+  encodeScan,
   type EntryRow,
   migrate,
   schemaVersion,
@@ -28,9 +30,13 @@ import type {
   JournalEntry,
   JournalFailure,
   JournalOptions,
+  ScanRecord,
 } from './types';
+import type { ScanResult } from '../events/types';
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Scan results older than this are forgotten (a push that needs one after that waits for a new scan). */
+const SCAN_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 // A crash mid-attempt counts as a failed attempt, so that a push whose signing kills the process
 // reaches maxAttempts and is dead-lettered instead of crashing every restart.
@@ -185,7 +191,7 @@ export class Journal {
             `SELECT ${ENTRY_COLUMNS} FROM entries WHERE state = 'pending' AND next_attempt_at <= ?
                  ORDER BY first_seen_at, rowid LIMIT ?`,
           ).all(now, limit);
-          const markRunning = this.sql("UPDATE entries SET state = 'running' WHERE id = ?");
+          const markRunning = this.sql("UPDATE entries SET state = 'running', waiting = 0 WHERE id = ?");
           for (const row of rows) markRunning.run(row.id);
           return rows.map((row) => toEntry(row, this.file));
         })
@@ -202,10 +208,75 @@ export class Journal {
   retry(id: string, failure: JournalFailure, nextAttemptAt: number): void {
     this.write('retry', () =>
       this.sql(
-        `UPDATE entries SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,
+        `UPDATE entries SET state = 'pending', waiting = 0, attempts = attempts + 1, next_attempt_at = ?,
              last_error_code = ?, last_error_message = ? WHERE id = ?`,
       ).run(nextAttemptAt, failure.code, failure.message, id),
     );
+  }
+
+  /**
+   * Puts an entry back to pending to wait for its scan result, due at `until` (when the wait ends)
+   * or as soon as `recordScans` brings the result. A wait is not an attempt: `attempts` is kept.
+   */
+  wait(id: string, until: number, reason: JournalFailure): void {
+    this.write('wait', () =>
+      this.sql(
+        `UPDATE entries SET state = 'pending', waiting = 1, next_attempt_at = ?,
+             last_error_code = ?, last_error_message = ? WHERE id = ?`,
+      ).run(until, reason.code, reason.message, id),
+    );
+  }
+
+  /**
+   * Keeps each scan result (the latest per image) and makes the pushes waiting for it due now, in
+   * one durable transaction: the scanner was told its event arrived. Returns, per scan, the ids of
+   * the entries it woke. Results older than 30 days are forgotten here too.
+   */
+  recordScans(scans: readonly ScanRecord[], receivedAt: number = this.clock()): string[][] {
+    return this.durably('recordScans', () =>
+      this.db
+        .transaction(() => {
+          this.sql('DELETE FROM scan_results WHERE received_at < ?').run(receivedAt - SCAN_RETENTION_MS);
+          return scans.map((scan) => {
+            const image: [string, string, string] = [scan.registry, scan.repository, scan.digest];
+            this.sql(
+              `INSERT INTO scan_results (registry, repository, digest, result, received_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (registry, repository, digest) DO UPDATE SET result = excluded.result,
+                   received_at = excluded.received_at`,
+            ).run(...image, encodeScan(scan.result), receivedAt);
+            const waiting = this.sql<typeof image, { id: string }>(
+              `SELECT id FROM entries WHERE registry = ? AND repository = ? AND digest = ?
+                 AND waiting = 1 AND state = 'pending'`,
+            ).all(...image);
+            const due = this.sql(
+              'UPDATE entries SET next_attempt_at = ? WHERE id = ? AND next_attempt_at > ?',
+            );
+            for (const { id } of waiting) due.run(receivedAt, id, receivedAt);
+            return waiting.map(({ id }) => id);
+          });
+        })
+        .immediate(),
+    );
+  }
+
+  /** The latest scan result kept for an image, if any. */
+  scanResult(registry: string, repository: string, digest: string): ScanResult | undefined {
+    return this.read('scanResult', () => {
+      const row = this.sql<[string, string, string], { result: string }>(
+        'SELECT result FROM scan_results WHERE registry = ? AND repository = ? AND digest = ?',
+      ).get(registry, repository, digest);
+      return row === undefined ? undefined : decodeScan(row.result);
+    });
+  }
+
+  /** How many pending entries wait for their scan result. */
+  waiting(): number {
+    return this.read('waiting', () => {
+      const row = this.sql<[], { n: number }>(
+        "SELECT count(*) AS n FROM entries WHERE waiting = 1 AND state = 'pending'",
+      ).get();
+      return row?.n ?? 0;
+    });
   }
 
   /** Moves an entry to the dead letters; the failed attempt counts in `attempts`. */
@@ -325,6 +396,11 @@ export class Journal {
       ).get();
       return due?.due ?? undefined;
     });
+  }
+
+  /** True for the connection that holds the owner lock (`open`), until it is closed. */
+  get owner(): boolean {
+    return this.lock !== undefined && !this.closed;
   }
 
   /** Closes the database and releases the lock; calling it again does nothing. */

@@ -1,4 +1,4 @@
-import type { PushEvent } from '../events/types';
+import type { PushEvent, ScanResult } from '../events/types';
 
 /** Why an attempt failed, as the signing side reports it (an error code and a human message). */
 export interface JournalFailure {
@@ -38,9 +38,18 @@ export interface AcceptedPush {
 
 /** How much work the journal holds, for health checks and metrics. */
 export interface JournalDepth {
+  /** Pending entries, those waiting for a scan result (`Journal.waiting`) included. */
   readonly pending: number;
   readonly running: number;
   readonly deadLetters: number;
+}
+
+/** A scan result to keep, for the image it is about. */
+export interface ScanRecord {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly result: ScanResult;
 }
 
 /** Options of `Journal.open` and `Journal.openReadOnly`. */

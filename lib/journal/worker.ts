@@ -15,7 +15,9 @@ export type AttemptResult =
   /** Transient: try again later (until maxAttempts). */
   | { readonly $case: 'retry'; readonly code: string; readonly message: string }
   /** Permanent: no retry can help, dead-letter now. */
-  | { readonly $case: 'failed'; readonly code: string; readonly message: string };
+  | { readonly $case: 'failed'; readonly code: string; readonly message: string }
+  /** Waiting for something the push needs (its scan result): due again at `until`, not an attempt. */
+  | { readonly $case: 'wait'; readonly until: number; readonly code: string; readonly message: string };
 
 /** How a JournalWorker attempts entries and how patiently it retries them. */
 export interface JournalWorkerOptions {
@@ -215,6 +217,15 @@ export class JournalWorker {
       }
       case 'failed':
         this.deadLetter(entry, attempt, { code: result.code, message: result.message, permanent: true });
+        return;
+      case 'wait':
+        this.journal.wait(entry.id, result.until, { code: result.code, message: result.message });
+        this.settings.logger.info('push waits', {
+          entryId: entry.id,
+          image: imageOf(entry),
+          until: new Date(result.until).toISOString(),
+          code: result.code,
+        });
         return;
     }
   }

@@ -1,9 +1,20 @@
-import type { KeyObject } from 'node:crypto';
+/**
+ * Every witness's key, and what verifies its signatures: a fixed public key, a keyless identity
+ * with its Sigstore trusted root, or certificate roots. Built on first use, kept for the life of
+ * the configuration.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
 import * as path from 'node:path';
 import type { Signer } from '@sigstore/sign';
-import type { SigningAlgorithm, Witness } from '../config/types';
+import type { KeyReference, SigningAlgorithm, Witness } from '../config/types';
 import { ConfigError } from '../core/errors';
-import { FileWitnessKey } from './file-key';
+import { onceUntilFailure } from '../core/once';
+import { certificateTrust, type CertificateTrust } from '../sigstore/certificate';
+import { keylessPolicy } from '../sigstore/identity';
+import { loadTrustedRoot, parseTrustedRoot } from '../sigstore/trusted-root';
+import type { KeylessPolicy, TrustedRoot } from '../sigstore/types';
+import { keyIdOf, shapeOf } from './algorithms';
+import { FileWitnessKey, readKeyFile } from './file-key';
 import { KmsClients, KmsWitnessKey, type KmsClientOptions } from './kms-key';
 import { PublicWitnessKey } from './public-key';
 import type { KeyShape, WitnessKey } from './types';
@@ -20,20 +31,72 @@ export interface KeyRingOptions {
   readonly kms?: KmsClientOptions;
 }
 
+/** What verifies a witness's signatures, loaded once per witness. Switch on `$case`. */
+export type WitnessTrust =
+  /** A fixed public key (file, KMS and public-key witnesses). */
+  | { readonly $case: 'key'; readonly key: KeyObject }
+  /** A keyless identity and the Sigstore trusted root its certificates must chain to. */
+  | { readonly $case: 'keyless'; readonly policy: KeylessPolicy; readonly root: TrustedRoot }
+  /** Certificate roots (or a pinned certificate) and the trusted root that vouches for signing times. */
+  | { readonly $case: 'certificate'; readonly trust: CertificateTrust };
+
+type KeylessReference = Extract<KeyReference, { $case: 'keyless' }>;
+type CertificateReference = Extract<KeyReference, { $case: 'certificate' }>;
+
+/** Reads a `trusted_root.json` (asynchronously, with the key files' error codes), or the public-good root. */
+async function readTrustedRoot(file: string | undefined, witness: string): Promise<TrustedRoot> {
+  if (file === undefined) return loadTrustedRoot('public-good');
+  const text = await readKeyFile(file, `witness "${witness}": trusted root`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('CONFIG_INVALID', `witness "${witness}": trusted root ${file} is not JSON`, {
+      cause: err,
+      issues: [{ path: file, message: 'is not JSON' }],
+    });
+  }
+  return parseTrustedRoot(json, file);
+}
+
+const verifyOnly = (witness: string, kind: string): ConfigError =>
+  new ConfigError('KEY_INVALID', `witness "${witness}" is ${kind} and verify-only: it cannot sign`);
+
 /**
  * A keyless (Fulcio) witness: it has no fixed key; its signatures carry a certificate for an OIDC
- * identity, which verification checks. Asking it for a key is a configuration mistake.
+ * identity, which verification checks against a Sigstore trusted root. Asking it for a key is a
+ * configuration mistake. The trusted root is read on first use (at start, by preflight) and kept.
  */
 export class KeylessWitnessKey implements WitnessKey {
   readonly canSign = false;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly trust: () => Promise<WitnessTrust>;
 
   constructor(
     readonly witness: string,
-    readonly issuer: string,
-    readonly subject: string,
-  ) {}
+    reference: KeylessReference,
+  ) {
+    this.issuer = reference.issuer;
+    this.subject =
+      reference.subject.$case === 'exact' ? reference.subject.subject : `/${reference.subject.pattern}/`;
+    this.trust = onceUntilFailure(async () => {
+      const root = await readTrustedRoot(reference.trustedRootPath, witness);
+      const policy = keylessPolicy(
+        {
+          issuer: reference.issuer,
+          ...(reference.subject.$case === 'exact'
+            ? { subject: reference.subject.subject }
+            : { subjectRegExp: reference.subject.pattern }),
+          ...(reference.github !== undefined ? { github: reference.github } : {}),
+        },
+        `witness "${witness}".keyless`,
+      );
+      return { $case: 'keyless', policy, root };
+    });
+  }
 
-  /** `keyless:<issuer>#<subject>`: a label for logs, not a key digest. */
+  /** `keyless:<issuer>#<subject>` (`#/<pattern>/` for a subject pattern): a label for logs, not a key digest. */
   keyId(): Promise<string> {
     return Promise.resolve(`keyless:${this.issuer}#${this.subject}`);
   }
@@ -47,9 +110,7 @@ export class KeylessWitnessKey implements WitnessKey {
   }
 
   signer(_algorithm: SigningAlgorithm): Promise<Signer> {
-    return Promise.reject(
-      new ConfigError('KEY_INVALID', `witness "${this.witness}" is keyless and verify-only: it cannot sign`),
-    );
+    return Promise.reject(verifyOnly(this.witness, 'keyless'));
   }
 
   private noKey(): ConfigError {
@@ -61,13 +122,90 @@ export class KeylessWitnessKey implements WitnessKey {
 }
 
 /**
+ * A certificate witness: signatures whose certificate chains to the configured roots (or is the
+ * pinned certificate) and was valid when they were made. Its key is the pinned certificate's,
+ * when it pins one. The files are read on first use (at start, by preflight) and kept.
+ */
+export class CertificateWitnessKey implements WitnessKey {
+  readonly canSign = false;
+  private readonly load: () => Promise<CertificateTrust>;
+
+  constructor(
+    readonly witness: string,
+    reference: CertificateReference,
+  ) {
+    this.load = onceUntilFailure(async () => {
+      const read = (path: string, what: string): Promise<string> =>
+        readKeyFile(path, `witness "${witness}": ${what}`);
+      const [certificate, certificateChain, roots, evidence] = await Promise.all([
+        reference.certificatePath === undefined ? undefined : read(reference.certificatePath, 'certificate'),
+        reference.chainPath === undefined ? undefined : read(reference.chainPath, 'certificate chain'),
+        Promise.all(reference.rootPaths.map((path) => read(path, 'root'))),
+        readTrustedRoot(reference.trustedRootPath, witness),
+      ]);
+      return certificateTrust(
+        {
+          ...(certificate !== undefined ? { certificate } : {}),
+          ...(certificateChain !== undefined ? { certificateChain } : {}),
+          ...(roots.length > 0 ? { roots: roots.join('\n') } : {}),
+          evidence,
+          requireSignedTime: reference.requireSignedTime,
+        },
+        `witness "${witness}"`,
+      );
+    });
+  }
+
+  /** The witness's trust: anchors, intermediates, the pinned certificate and the evidence root. */
+  readonly trust = onceUntilFailure(async (): Promise<WitnessTrust> => ({
+    $case: 'certificate',
+    trust: await this.load(),
+  }));
+
+  /** The pinned certificate's `sha256:<SPKI digest>`, else `roots:sha256:<digest of the anchors>`. */
+  async keyId(): Promise<string> {
+    const trust = await this.load();
+    if (trust.pinned !== undefined) return keyIdOf(trust.pinned.native.publicKey);
+    const anchors = createHash('sha256');
+    for (const anchor of trust.anchors) anchors.update(anchor.der);
+    return `roots:sha256:${anchors.digest('hex')}`;
+  }
+
+  /** The pinned certificate's key; a witness without one has no fixed key (KEY_INVALID). */
+  async publicKey(): Promise<KeyObject> {
+    const trust = await this.load();
+    if (trust.pinned === undefined) {
+      throw new ConfigError(
+        'KEY_INVALID',
+        `witness "${this.witness}" pins no certificate: it is verified from the certificate each signature carries`,
+      );
+    }
+    return trust.pinned.native.publicKey;
+  }
+
+  async shape(): Promise<KeyShape> {
+    return shapeOf(await this.publicKey());
+  }
+
+  signer(_algorithm: SigningAlgorithm): Promise<Signer> {
+    return Promise.reject(verifyOnly(this.witness, 'a certificate witness'));
+  }
+}
+
+/** One witness's key and what verifies its signatures. */
+interface KeyEntry {
+  readonly key: WitnessKey;
+  readonly trust: () => Promise<WitnessTrust>;
+}
+
+/**
  * The key of every configured witness, by witness name. Keys are built on first `get` and kept;
  * nothing is read (files) or asked (KMS) until a key is used. KMS keys share one client per
  * region and endpoint.
  */
 export class KeyRing {
   private readonly witnesses: ReadonlyMap<string, Witness>;
-  private readonly keys = new Map<string, WitnessKey>();
+  private readonly entries = new Map<string, KeyEntry>();
   private readonly kmsClients: KmsClients;
 
   constructor(
@@ -85,7 +223,30 @@ export class KeyRing {
 
   /** The key of witness `name`; throws ConfigError WITNESS_UNKNOWN for a name the config lacks. */
   get(name: string): WitnessKey {
-    const existing = this.keys.get(name);
+    return this.entry(name).key;
+  }
+
+  /**
+   * What verifies witness `name`'s signatures: its public key, its keyless identity and trusted
+   * root, or its certificate roots. Loaded on first use and kept (a failure is tried again).
+   * Throws ConfigError WITNESS_UNKNOWN for a name the config lacks; rejects with the key's or the
+   * files' ConfigError or KeyError.
+   */
+  trust(name: string): Promise<WitnessTrust> {
+    try {
+      return this.entry(name).trust();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Closes the KMS clients' connections (for a clean shutdown of a long-running service). */
+  close(): void {
+    this.kmsClients.destroy();
+  }
+
+  private entry(name: string): KeyEntry {
+    const existing = this.entries.get(name);
     if (existing !== undefined) return existing;
     const witness = this.witnesses.get(name);
     if (witness === undefined) {
@@ -95,33 +256,44 @@ export class KeyRing {
         `no witness named "${name}"; configured: ${known.length > 0 ? known.map((n) => `"${n}"`).join(', ') : 'none'}`,
       );
     }
-    const key = this.build(witness);
-    this.keys.set(name, key);
-    return key;
+    const entry = this.build(witness);
+    this.entries.set(name, entry);
+    return entry;
   }
 
-  /** Closes the KMS clients' connections (for a clean shutdown of a long-running service). */
-  close(): void {
-    this.kmsClients.destroy();
-  }
-
-  private build(witness: Witness): WitnessKey {
+  private build(witness: Witness): KeyEntry {
     const ref = witness.key;
     const resolve = (p: string): string => path.resolve(this.config.baseDir, p);
+    const withKey = (key: WitnessKey): KeyEntry => ({
+      key,
+      trust: async () => ({ $case: 'key', key: await key.publicKey() }),
+    });
     switch (ref.$case) {
       case 'file':
-        return new FileWitnessKey(witness.name, resolve(ref.path));
+        return withKey(new FileWitnessKey(witness.name, resolve(ref.path)));
       case 'kms':
-        return new KmsWitnessKey(witness.name, ref, this.kmsClients);
+        return withKey(new KmsWitnessKey(witness.name, ref, this.kmsClients));
       case 'publicKeyFile':
-        return new PublicWitnessKey(witness.name, { $case: 'file', path: resolve(ref.path) });
+        return withKey(new PublicWitnessKey(witness.name, { $case: 'file', path: resolve(ref.path) }));
       case 'publicKeyPem':
-        return new PublicWitnessKey(witness.name, { $case: 'pem', pem: ref.pem });
-      case 'certificate':
-        // The leaf certificate's key verifies; checking the chain is verification's job.
-        return new PublicWitnessKey(witness.name, { $case: 'file', path: resolve(ref.certificatePath) });
-      case 'keyless':
-        return new KeylessWitnessKey(witness.name, ref.issuer, ref.subject);
+        return withKey(new PublicWitnessKey(witness.name, { $case: 'pem', pem: ref.pem }));
+      case 'certificate': {
+        const key = new CertificateWitnessKey(witness.name, {
+          ...ref,
+          certificatePath: ref.certificatePath === undefined ? undefined : resolve(ref.certificatePath),
+          chainPath: ref.chainPath === undefined ? undefined : resolve(ref.chainPath),
+          rootPaths: ref.rootPaths.map(resolve),
+          trustedRootPath: ref.trustedRootPath === undefined ? undefined : resolve(ref.trustedRootPath),
+        });
+        return { key, trust: key.trust };
+      }
+      case 'keyless': {
+        const key = new KeylessWitnessKey(witness.name, {
+          ...ref,
+          trustedRootPath: ref.trustedRootPath === undefined ? undefined : resolve(ref.trustedRootPath),
+        });
+        return { key, trust: key.trust };
+      }
     }
   }
 }

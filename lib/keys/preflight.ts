@@ -1,19 +1,24 @@
 /**
  * Checks a loaded configuration against its keys, before anything is signed or verified: a rule
- * whose algorithm does not fit its witness's key would fail every push, and an attestor set whose
- * witnesses share a key would let one key count as several. Local keys are read; KMS keys are
- * asked where KMS answers within a few seconds (and checked again at first use otherwise).
+ * whose algorithm does not fit its witness's key would fail every push, an attestor set whose
+ * witnesses share a key would let one key count as several, and a keyless or certificate witness
+ * whose trusted root or certificates do not load would deny everything. Local keys, trusted roots
+ * and certificates are read (once: the KeyRing keeps them); KMS keys are asked where KMS answers
+ * within a few seconds (and checked again at first use otherwise).
  */
 import type { KeyObject } from 'node:crypto';
-import type { SignetConfig } from '../config/types';
+import type { KeyReference, SignetConfig } from '../config/types';
 import { ConfigError, describeError, type FieldIssue } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { assertAlgorithmFits, keyIdOf, shapeOf } from './algorithms';
+import type { WitnessTrust } from './keyring';
 import type { WitnessKey } from './types';
 
 /** Where preflight gets keys from (the KeyRing). */
 export interface PreflightKeys {
   get(name: string): WitnessKey;
+  /** Loads (and keeps) what verifies a witness: trusted roots, certificate roots. */
+  trust(name: string): Promise<WitnessTrust>;
 }
 
 /** What preflight found: problems that must stop Signet, and keys it could not look at. */
@@ -43,11 +48,13 @@ export async function inspectKeys(
   options: { readonly missingFiles?: 'skip' | 'fail' } = {},
 ): Promise<PreflightResult> {
   const kinds = new Map(config.witnesses.map((w) => [w.name, w.key.$case]));
+  const fixedKey = new Map(config.witnesses.map((w) => [w.name, hasFixedKey(w.key)]));
+  const missingFiles = options.missingFiles ?? 'fail';
   const looks = new Map<string, Promise<KeyLook>>();
   const look = (witness: string): Promise<KeyLook> => {
     let pending = looks.get(witness);
     if (pending === undefined) {
-      pending = lookUp(witness, kinds.get(witness), keys, options.missingFiles ?? 'fail');
+      pending = lookUp(witness, kinds.get(witness), keys, missingFiles);
       looks.set(witness, pending);
     }
     return pending;
@@ -87,7 +94,8 @@ export async function inspectKeys(
         // N of M means N distinct keys: two names for one key must not count twice.
         const byKey = new Map<string, string>();
         for (const witness of set.witnesses) {
-          if (kinds.get(witness) === 'keyless') continue;
+          // Keyless and unpinned certificate witnesses have no key until a signature brings one.
+          if (fixedKey.get(witness) === false) continue;
           const key = note(witness, await look(witness), `policies[${p}].attestors[${s}]`);
           if (key === undefined) continue;
           const id = keyIdOf(key);
@@ -104,10 +112,58 @@ export async function inspectKeys(
       }),
     ),
   );
+  // Trusted roots and certificate files are read now, once, so a bad one stops Signet at start
+  // instead of denying every image its policies cover.
+  await Promise.all(
+    config.witnesses.map(async (witness, i) => {
+      if (witness.key.$case !== 'keyless' && witness.key.$case !== 'certificate') return;
+      try {
+        await keys.trust(witness.name);
+      } catch (err) {
+        if (missingFiles === 'skip' && isMissingFile(err)) {
+          unchecked.set(witness.name, 'a file it names does not exist yet');
+          return;
+        }
+        const at = witness.key.$case === 'keyless' ? `witnesses[${i}].keyless` : `witnesses[${i}]`;
+        const problem = trustProblem(err);
+        const prefix = `witness "${witness.name}": `;
+        issues.push({ path: at, message: problem.startsWith(prefix) ? problem : `${prefix}${problem}` });
+      }
+    }),
+  );
   return {
     issues: dedupe(issues),
     unchecked: [...unchecked].map(([witness, reason]) => ({ witness, reason })),
   };
+}
+
+/** False for witnesses verified from the certificate each signature brings (keyless, unpinned certificate). */
+function hasFixedKey(key: KeyReference): boolean {
+  switch (key.$case) {
+    case 'keyless':
+      return false;
+    case 'certificate':
+      return key.certificatePath !== undefined;
+    case 'file':
+    case 'kms':
+    case 'publicKeyFile':
+    case 'publicKeyPem':
+      return true;
+  }
+}
+
+const isMissingFile = (err: unknown): boolean =>
+  (err as { code?: string }).code === 'KEY_UNREADABLE' &&
+  /ENOENT|does not exist|no such file/i.test(describeError(err));
+
+/** A trust-loading error with every field it lists (a trusted root's own JSON paths). */
+function trustProblem(err: unknown): string {
+  const message = describeError(err);
+  const details =
+    err instanceof ConfigError
+      ? err.issues.map((i) => `${i.path} ${i.message}`).filter((d) => !message.includes(d))
+      : [];
+  return details.length > 0 ? `${message}: ${details.join('; ')}` : message;
 }
 
 /** `inspectKeys`, then: problems throw ConfigError (listing each), unreachable KMS keys are logged. */
@@ -156,11 +212,7 @@ async function lookUp(
     return await Promise.race([key.then((k): KeyLook => ({ $case: 'key', key: k })), timeout]);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (
-      missingFiles === 'skip' &&
-      code === 'KEY_UNREADABLE' &&
-      /ENOENT|does not exist|no such file/i.test(describeError(err))
-    )
+    if (missingFiles === 'skip' && isMissingFile(err))
       return { $case: 'unreachable', reason: 'the key file does not exist yet' };
     if (
       kind === 'kms' &&

@@ -57,6 +57,14 @@ interface RegistryRequest extends HttpRequest {
   /** Scopes the bearer token; `undefined` for `/v2/`. */
   readonly repository: string | undefined;
   readonly access: Access;
+  /** A token scope of another kind than a repository's (`registry:catalog:*`). */
+  readonly scope?: string;
+}
+
+/** One page of a listing endpoint: its parsed JSON body and the next page's URL, if any. */
+export interface ListPage {
+  readonly json: unknown;
+  readonly next: string | undefined;
 }
 
 /** A RegistryClient for one host. Share one per host (see `RegistryClients`): it caches tokens. */
@@ -310,6 +318,47 @@ export class HttpRegistryClient implements RegistryClient {
     });
   }
 
+  /**
+   * One page of a listing endpoint, given by its path and query (`/v2/_catalog?n=100`, the first
+   * page) or by the URL a `Link` header named (the next ones): the parsed JSON body and the next
+   * page's URL. The catalog takes the `registry:catalog:*` token scope, tags the repository's pull
+   * scope. A 404 (an unknown repository) reads as an empty page.
+   */
+  async listPage(page: string, repository: string | undefined, options: ReadOptions = {}): Promise<ListPage> {
+    if (repository !== undefined) checkRepository(repository);
+    const url = page.startsWith('/') ? `${this.baseUrl}${page}` : page;
+    const what = repository === undefined ? 'GET catalog' : `GET tags ${repository}`;
+    return this.retrying(what, options, async () => {
+      const res = await this.send(
+        {
+          method: 'GET',
+          url,
+          repository,
+          access: 'pull',
+          headers: { accept: 'application/json' },
+          what,
+          ...(repository === undefined ? { scope: 'registry:catalog:*' } : {}),
+        },
+        options,
+      );
+      if (res.status === 404) {
+        await this.http.drain(res, what, options);
+        return { json: undefined, next: undefined };
+      }
+      if (!res.ok) throw await this.http.statusError(res, what, options);
+      const bytes = await this.http.read(res, what, { limit: this.maxManifestBytes }, options);
+      let json: unknown;
+      try {
+        json = JSON.parse(bytes.toString('utf8'));
+      } catch (err) {
+        throw new RegistryError('PROTOCOL', this.host, `${what}: the answer is not JSON`, { cause: err });
+      }
+      // The next page may be anywhere the registry says; `send` checks it like a redirect.
+      const next = this.guarded(what, () => nextLink(res.headers.get('link'), res.url || url));
+      return { json, next };
+    });
+  }
+
   private async fetchManifest(
     repository: string,
     reference: string,
@@ -375,9 +424,10 @@ export class HttpRegistryClient implements RegistryClient {
   /** Sends a request, answering one auth challenge; any other status is for the caller to judge. */
   private async send(request: RegistryRequest, options: ReadOptions = {}): Promise<Response> {
     const scope =
-      request.repository !== undefined
+      request.scope ??
+      (request.repository !== undefined
         ? `repository:${request.repository}:${request.access === 'push' ? 'pull,push' : 'pull'}`
-        : undefined;
+        : undefined);
     const sent = await this.authenticator.known(scope, request.access, request.what, options);
     const first = await this.http.follow(request, sent, options);
     if (first.res.status !== 401) return first.res;

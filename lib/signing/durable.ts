@@ -8,13 +8,12 @@
  */
 import type { JournalSettings } from '../config/types';
 import type { Logger } from '../core/logger';
-import type { PushEvent } from '../events/types';
+import type { PushEvent, ScanEvent } from '../events/types';
 import { Journal, JournalWorker, type AttemptResult, type JournalEntry } from '../journal';
+import { pushOfScan } from './conditions';
 import type { IntakeOutcome, PushIntake } from './intake';
-import type { RuleOutcome, SigningPipeline, SigningReport } from './pipeline';
+import { MANIFEST_GONE, type RuleOutcome, type SigningPipeline, type SigningReport } from './pipeline';
 
-/** The `skipped` reason the pipeline gives for a digest the registry does not (or no longer) hold. */
-const MANIFEST_GONE = 'manifest no longer exists';
 /**
  * Attempts at a push whose manifest the registry does not know. A registry may announce a push a
  * moment before it serves it, so one miss is retried; repeated misses mean the image is gone.
@@ -52,7 +51,19 @@ export function classifyReport(report: SigningReport, attemptsBefore: number): A
       : { $case: 'retry', code: 'MANIFEST_UNKNOWN', message };
   }
   const failed = report.outcomes.filter((o) => o.status === 'failed');
-  if (failed.length === 0) return { $case: 'done' };
+  if (failed.length === 0) {
+    const waiting = report.outcomes.filter((o) => o.status === 'waiting');
+    if (waiting.length === 0) return { $case: 'done' };
+    // Rules waiting for the scan: decided again when it arrives, or when the first wait ends.
+    const until = Math.min(...waiting.map((o) => o.waitUntil ?? 0));
+    const rules = waiting.map((o) => `"${o.rule}"`).join(', ');
+    return {
+      $case: 'wait',
+      until,
+      code: 'SCAN_PENDING',
+      message: `${report.image}: rules ${rules} wait for the scan result`,
+    };
+  }
   const message = failed.map(describeFailure).join('; ');
   const codes = failed.map((o) => o.errorCode ?? 'INTERNAL');
   const transient = codes.find(isTransientFailure);
@@ -92,6 +103,29 @@ export class DurableSigning implements PushIntake {
    * Plans each push without the network and journals the signable ones in one transaction.
    * Throws JournalError when the journal cannot write: the sender must deliver again.
    */
+  /**
+   * Keeps scan results (waking the pushes waiting for them) and journals, for a scan that woke
+   * none, the push it re-drives (an image pushed before Signet ran, a rescan): the rules that
+   * wait for scans then decide it. Throws JournalError when the journal cannot write.
+   */
+  async acceptScans(scans: readonly ScanEvent[]): Promise<readonly IntakeOutcome[]> {
+    const woken = this.deps.journal.recordScans(scans);
+    const outcomes: IntakeOutcome[] = [];
+    const redriven: PushEvent[] = [];
+    scans.forEach((scan, i) => {
+      const event = pushOfScan(scan);
+      const ids = woken[i] ?? [];
+      if (ids.length > 0) {
+        for (const id of ids) outcomes.push({ $case: 'accepted', id, duplicate: true, event });
+      } else {
+        redriven.push(event);
+      }
+    });
+    outcomes.push(...(await this.accept(redriven)));
+    this.worker.notify();
+    return outcomes;
+  }
+
   async accept(events: readonly PushEvent[]): Promise<readonly IntakeOutcome[]> {
     const outcomes: (IntakeOutcome | undefined)[] = [];
     const signable: { index: number; event: PushEvent }[] = [];
@@ -122,7 +156,12 @@ export class DurableSigning implements PushIntake {
   }
 
   private async attempt(entry: JournalEntry): Promise<AttemptResult> {
-    const report = await this.deps.pipeline.handlePush(entry.event);
+    const { registry, repository, digest } = entry.event;
+    const scan = this.deps.journal.scanResult(registry, repository, digest);
+    const report = await this.deps.pipeline.handlePush(entry.event, {
+      ...(scan !== undefined ? { scan } : {}),
+      firstSeenAt: entry.firstSeenAt,
+    });
     this.deps.onReport?.(report, entry);
     return classifyReport(report, entry.attempts);
   }

@@ -3,7 +3,7 @@
  * and pushes no rule covers are ignored at once) and the rest are accepted for signing. The local
  * service accepts into its durable journal; tests may accept straight into the pipeline.
  */
-import type { PushEvent } from '../events/types';
+import type { PushEvent, ScanEvent } from '../events/types';
 
 /** What became of one push. */
 export type IntakeOutcome =
@@ -20,4 +20,9 @@ export type IntakeOutcome =
 /** Accepts pushes for signing. Throws only when it cannot accept (the sender should retry). */
 export interface PushIntake {
   accept(events: readonly PushEvent[]): Promise<readonly IntakeOutcome[]>;
+  /**
+   * Accepts scan results: the pushes waiting for them are decided (`accepted` with their ids), and
+   * a result no push waits for re-drives its image. Absent: scan results are ignored.
+   */
+  acceptScans?(scans: readonly ScanEvent[]): Promise<readonly IntakeOutcome[]>;
 }

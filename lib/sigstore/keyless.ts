@@ -85,6 +85,7 @@ function keyless(material: SignatureMaterial, policy: KeylessPolicy, trust: Trus
   return {
     ok: true,
     identity: { issuer: policy.issuer, subject: identity.subject ?? '' },
+    key,
     signedAt: first.at,
     timeSource: first.source,
     content: prepared.content,

@@ -104,6 +104,8 @@ export type KeylessVerdict =
   | {
       readonly ok: true;
       readonly identity: { readonly issuer: string; readonly subject: string };
+      /** The signing certificate's public key, which verified the signature. */
+      readonly key: KeyObject;
       /** The earliest verified time the signature existed. */
       readonly signedAt: Date;
       readonly timeSource: Exclude<TimeSource, 'verification-time'>;

@@ -77,14 +77,51 @@ export type ReasonData =
       readonly keyCode: string;
       readonly detail: string;
     }
-  /** The witness kind cannot be verified by Signet (keyless identities). */
-  | { readonly code: 'WITNESS_UNSUPPORTED'; readonly witness: string; readonly detail: string }
+  /**
+   * A signature for a certificate or keyless witness carries Sigstore material that fails its
+   * check: `code` says which (see `SignerCheckCode`), `signature` which signature (payload blob or
+   * bundle manifest digest), `detail` what exactly.
+   */
+  | {
+      readonly code: SignerCheckCode;
+      readonly witness: string;
+      readonly signature: string;
+      readonly detail: string;
+    }
   /** The image reference does not parse; `field` names where it came from. */
   | { readonly code: 'INVALID_REFERENCE'; readonly field: string; readonly detail: string }
   /** No enabled policy selects the image (or its registry host is covered by none). */
   | { readonly code: 'NO_MATCHING_POLICY'; readonly image: string }
   /** Something unexpected broke; Signet denies rather than admits. */
   | { readonly code: 'INTERNAL_ERROR'; readonly detail: string };
+
+/**
+ * Why a signature failed a certificate or keyless witness's checks, one code per check:
+ * - `SIGNATURE_MALFORMED`: its certificate, chain, log entry or bundle does not parse.
+ * - `SIGNATURE_INVALID`: it does not verify with its own certificate's key (tampered).
+ * - `CERT_CHAIN_UNTRUSTED`: the certificate does not chain to the witness's roots (the trusted
+ *   root's Fulcio CAs, the configured roots, or the pinned certificate).
+ * - `CERT_EXPIRED_AT_SIGNING`: the certificate (or a CA above it) was not valid when the signature
+ *   was made (log integrated time, RFC 3161 time, or the verification time when neither exists).
+ * - `SCT_INVALID`: the certificate's SCTs do not verify against the trusted root's CT logs.
+ * - `SIGNER_IDENTITY_MISMATCH`: a valid certificate, for another OIDC issuer, subject or GitHub
+ *   workflow claim than the witness requires (not the repository check, `IDENTITY_MISMATCH`).
+ * - `TLOG_MISSING` / `TLOG_INVALID`: no transparency-log entry, or one whose SET, inclusion
+ *   proof or body does not verify for this signature.
+ * - `TIMESTAMP_MISSING` / `TIMESTAMP_INVALID`: no signed time where one is required, or an RFC 3161
+ *   timestamp that does not verify.
+ */
+export type SignerCheckCode =
+  | 'SIGNATURE_MALFORMED'
+  | 'SIGNATURE_INVALID'
+  | 'CERT_CHAIN_UNTRUSTED'
+  | 'CERT_EXPIRED_AT_SIGNING'
+  | 'SCT_INVALID'
+  | 'SIGNER_IDENTITY_MISMATCH'
+  | 'TLOG_MISSING'
+  | 'TLOG_INVALID'
+  | 'TIMESTAMP_MISSING'
+  | 'TIMESTAMP_INVALID';
 
 /** Every reason code. */
 export type ReasonCode = ReasonData['code'];
@@ -96,6 +133,20 @@ export type Reason = ReasonData & { readonly message: string };
 export function reason(data: ReasonData): Reason {
   return { ...data, message: describeReason(data) };
 }
+
+/** What each signer check failure says, before its detail. */
+const SIGNER_CHECK_SUMMARY: Readonly<Record<SignerCheckCode, string>> = {
+  SIGNATURE_MALFORMED: 'the signature material is malformed',
+  SIGNATURE_INVALID: 'the signature does not verify with its certificate',
+  CERT_CHAIN_UNTRUSTED: 'the signing certificate is not trusted',
+  CERT_EXPIRED_AT_SIGNING: 'the signing certificate was not valid when the signature was made',
+  SCT_INVALID: 'the signing certificate has no valid certificate-transparency proof (SCT)',
+  SIGNER_IDENTITY_MISMATCH: 'the signing certificate is for another identity',
+  TLOG_MISSING: 'the signature has no transparency-log entry',
+  TLOG_INVALID: 'the transparency-log entry does not verify',
+  TIMESTAMP_MISSING: 'the signature has no signed time',
+  TIMESTAMP_INVALID: 'the signed timestamp does not verify',
+};
 
 const list = (values: readonly string[], max = 3): string => {
   const shown = values.slice(0, max).map((v) => `"${v}"`);
@@ -137,8 +188,17 @@ export function describeReason(data: ReasonData): string {
       return `${data.image} does not exist in the registry`;
     case 'KEY_UNAVAILABLE':
       return `${data.witness !== undefined ? `the key of witness "${data.witness}"` : 'a witness key'} is unavailable (${data.keyCode}): ${data.detail}`;
-    case 'WITNESS_UNSUPPORTED':
-      return `witness "${data.witness}" cannot be verified: ${data.detail}`;
+    case 'SIGNATURE_MALFORMED':
+    case 'SIGNATURE_INVALID':
+    case 'CERT_CHAIN_UNTRUSTED':
+    case 'CERT_EXPIRED_AT_SIGNING':
+    case 'SCT_INVALID':
+    case 'SIGNER_IDENTITY_MISMATCH':
+    case 'TLOG_MISSING':
+    case 'TLOG_INVALID':
+    case 'TIMESTAMP_MISSING':
+    case 'TIMESTAMP_INVALID':
+      return `witness "${data.witness}": ${SIGNER_CHECK_SUMMARY[data.code]} (signature ${data.signature}): ${data.detail}`;
     case 'INVALID_REFERENCE':
       return `${data.field}: invalid image reference: ${data.detail}`;
     case 'NO_MATCHING_POLICY':
@@ -175,7 +235,16 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'TAG_NOT_SIGNED':
     case 'INSUFFICIENT_WITNESSES':
     case 'IMAGE_NOT_FOUND':
-    case 'WITNESS_UNSUPPORTED':
+    case 'SIGNATURE_MALFORMED':
+    case 'SIGNATURE_INVALID':
+    case 'CERT_CHAIN_UNTRUSTED':
+    case 'CERT_EXPIRED_AT_SIGNING':
+    case 'SCT_INVALID':
+    case 'SIGNER_IDENTITY_MISMATCH':
+    case 'TLOG_MISSING':
+    case 'TLOG_INVALID':
+    case 'TIMESTAMP_MISSING':
+    case 'TIMESTAMP_INVALID':
     case 'INVALID_REFERENCE':
     case 'NO_MATCHING_POLICY':
     case 'INTERNAL_ERROR':

@@ -1,9 +1,11 @@
 /**
  * Reads every signature stored for one image digest, whoever wrote it (Signet, cosign, any
  * cosign-format signer), into signed bytes + signature + claims, once per digest: the cosign
- * legacy `sha256-<hex>.sig` manifest (one payload blob per layer) and, when asked, Sigstore
- * bundle (v0.3, DSSE) referrers, read through the referrers API or its `sha256-<hex>` fallback
- * index tag. No key is involved here: witness checks run on what this returns.
+ * legacy `sha256-<hex>.sig` manifest (one payload blob per layer, with the certificate, chain,
+ * Rekor bundle and RFC 3161 timestamp annotations keyless signers add) and, when asked, Sigstore
+ * bundle referrers (DSSE or message signature), read through the referrers API or its
+ * `sha256-<hex>` fallback index tag. No key is involved here: witness checks run on what this
+ * returns.
  */
 import { RegistryError } from '../core/errors';
 import { signatureTag } from '../core/reference';
@@ -13,6 +15,7 @@ import { blobReader, isContentError, readBundleReferrers, type BlobReader } from
 import { CERTIFICATE_ANNOTATION, layerSignature } from '../cosign/signature-manifest';
 import type { Descriptor, FetchedManifest, ReadOptions, RegistryClient } from '../registry/types';
 import { MEDIA_TYPES } from '../registry/types';
+import { COSIGN_ANNOTATIONS } from '../sigstore/cosign-layer';
 
 /** Every signature of one digest. */
 export interface LoadedSignatures {
@@ -231,6 +234,12 @@ async function readLayer(
   if (!parsed.ok) return reject(`payload ${parsed.problem.field} ${parsed.problem.message}`);
   const identity = parsed.payload.critical.identity['docker-reference'];
   const certificate = layer.annotations?.[CERTIFICATE_ANNOTATION];
+  // Only the annotations Sigstore verification reads are kept (a layer may carry anything else).
+  const annotations: Record<string, string> = {};
+  for (const name of Object.values(COSIGN_ANNOTATIONS)) {
+    const value = layer.annotations?.[name];
+    if (typeof value === 'string') annotations[name] = value;
+  }
   return {
     source: 'cosign',
     id: layer.digest,
@@ -243,5 +252,6 @@ async function readLayer(
       tag: identityTag(identity),
     },
     certificate: typeof certificate === 'string' && certificate.length > 0 ? certificate : undefined,
+    material: { $case: 'cosign-layer', annotations },
   };
 }

@@ -8,11 +8,11 @@
  * (by policy content hash, repository, digest and admitted tag), and identical verifications in
  * flight are run once. No registry is contacted for an image no enabled policy selects.
  *
- * Limits: keyless (Fulcio) witnesses are denied (no Fulcio root or Rekor checks, see
- * witness-check.ts); certificate witnesses trust the configured leaf certificate's key without
- * checking its chain or validity period; signatures carry no trusted timestamp, so a signature
- * stays valid until its key is removed from the config (or its KMS key disabled); Sigstore bundles
- * are read (DSSE, cosign's signing predicate) but their transparency-log entries are not checked.
+ * Keyless witnesses are checked against a Sigstore trusted root (Fulcio chain, Rekor entry or
+ * timestamp, identity) and certificate witnesses against their roots at the signing time, from
+ * cosign `.sig` layers and Sigstore bundles alike (witness-check.ts). Limits: signatures by a key
+ * witness carry no trusted time, so one stays valid until its key is removed from the config (or
+ * its KMS key disabled); for key witnesses, bundles' transparency-log entries are not checked.
  */
 import type { AdmissionSettings, Policy, SignetConfig, Witness } from '../config/types';
 import { RegistryError, describeError } from '../core/errors';
@@ -451,27 +451,19 @@ export class ImageVerifier {
             ),
           ),
         );
-        const valid = await this.distinctKeys(witnesses.filter((w) => w.valid));
+        const valid = this.distinctSigners(witnesses.filter((w) => w.valid));
         return { count: set.count, valid, passed: valid >= set.count, witnesses };
       }),
     );
   }
 
   /**
-   * How many distinct keys the valid witnesses hold: N of M means N keys, so two witness names for
-   * one key count once (the config check refuses such sets; this holds even for a hand-built config).
+   * How many distinct signers the valid witnesses' signatures have: N of M means N signers, so two
+   * witness names for one key (or one keyless identity) count once (the config check refuses such
+   * sets of keys; this holds even for a hand-built config, and for signers only known once verified).
    */
-  private async distinctKeys(valid: readonly WitnessResult[]): Promise<number> {
-    if (valid.length < 2) return valid.length;
-    const ids = await Promise.all(
-      valid.map((w) =>
-        this.deps.keys
-          .get(w.witness)
-          .keyId()
-          .catch(() => `witness:${w.witness}`),
-      ),
-    );
-    return new Set(ids).size;
+  private distinctSigners(valid: readonly WitnessResult[]): number {
+    return new Set(valid.map((w) => w.signature?.signer ?? `witness:${w.witness}`)).size;
   }
 
   private checkWitness(

@@ -1,23 +1,39 @@
 /**
- * Does one witness vouch for one image? A witness is satisfied by any signature that verifies with
- * its key (every algorithm that fits the key is tried: RSA PKCS#1 v1.5 and PSS with any salt,
- * ECDSA on the key's curve) AND whose claims name the image digest, the repository the policy's
- * `signedIdentity` requires and, for a default-mode signature of an image admitted by tag, that
- * tag. When none does, the result says the most useful thing: the witness signed another tag,
- * another repository, another digest, or nothing here at all.
+ * Does one witness vouch for one image? A witness is satisfied by any signature that passes its
+ * checks AND whose claims name the image digest, the repository the policy's `signedIdentity`
+ * requires and, for a default-mode signature of an image admitted by tag, that tag.
+ *
+ * The checks depend on the witness: a key witness needs a signature that verifies with its key
+ * (every algorithm that fits the key is tried: RSA PKCS#1 v1.5 and PSS with any salt, ECDSA on the
+ * key's curve); a keyless witness a Fulcio certificate that chains to its trusted root, valid when
+ * the signature was logged or timestamped, with a valid log entry and the required OIDC identity
+ * (`verifyKeyless`); a certificate witness a certificate that chains to its roots (or is its pinned
+ * certificate) and was valid at the signing time (`verifyCertificateChain`). When none passes, the
+ * result says the most useful thing: the witness signed another tag, another repository, another
+ * digest; a signature came closest to passing and failed this one check; or nothing here at all.
  */
 import type { KeyObject } from 'node:crypto';
 import type { SignedIdentity, SigningAlgorithm, Witness } from '../config/types';
-import { algorithmsFor, shapeOf, verifySignature } from '../keys/algorithms';
-import type { WitnessKey } from '../keys/types';
 import type { SignatureEvidence, SignatureSource } from '../cosign/evidence';
+import { algorithmsFor, keyIdOf, shapeOf, verifySignature } from '../keys/algorithms';
+import type { WitnessTrust } from '../keys/keyring';
+import { verifyCertificateChain } from '../sigstore/certificate';
+import { materialFromCosignLayer } from '../sigstore/cosign-layer';
+import { verifyKeyless } from '../sigstore/keyless';
+import {
+  isFailure,
+  type SignatureMaterial,
+  type SigstoreFailure,
+  type SigstoreFailureCode,
+  type TimeSource,
+} from '../sigstore/types';
 import type { LoadedSignatures } from './signatures';
 import { checksTag, requiredRepository, signedRepository } from './identity';
-import { reason, reasonFromError, type Reason } from './reasons';
+import { reason, reasonFromError, type Reason, type SignerCheckCode } from './reasons';
 
-/** Where witness keys come from (the KeyRing). */
+/** Where witnesses' trust comes from (the KeyRing): keys, keyless identities, certificate roots. */
 export interface WitnessKeys {
-  get(name: string): WitnessKey;
+  trust(name: string): Promise<WitnessTrust>;
 }
 
 /** The image a witness is checked against. */
@@ -36,8 +52,21 @@ export interface AcceptedSignature {
   readonly source: SignatureSource;
   /** Payload blob digest (cosign) or bundle manifest digest. */
   readonly id: string;
-  readonly algorithm: SigningAlgorithm;
+  /** The algorithm it verified under; undefined for a certificate key outside Signet's algorithms. */
+  readonly algorithm: SigningAlgorithm | undefined;
+  /** The repository (and tag) the payload names. */
   readonly identity: string | undefined;
+  /**
+   * Who signed, for counting distinct signers: the key's `sha256:<SPKI digest>`, or
+   * `keyless:<issuer>#<subject>` for a keyless signature.
+   */
+  readonly signer: string;
+  /** The signing certificate's subject (a keyless signature's OIDC identity); undefined for keys. */
+  readonly certificateSubject: string | undefined;
+  /** When the signature was made (ISO 8601), as verified; undefined for key witnesses. */
+  readonly signedAt: string | undefined;
+  /** Where `signedAt` comes from: a log entry, a timestamp, or the verification time itself. */
+  readonly timeSource: TimeSource | undefined;
 }
 
 /** The verdict on one witness. */
@@ -56,6 +85,48 @@ const invalid = (witness: string, why: Reason): WitnessResult => ({
   signature: undefined,
 });
 
+/** What checking one signature's cryptography for a witness gave. Switch on `$case`. */
+type SignatureCheck =
+  | { readonly $case: 'verified'; readonly signature: Omit<AcceptedSignature, 'source' | 'id' | 'identity'> }
+  /** Not the witness's signature at all (another key; no certificate for a certificate witness). */
+  | { readonly $case: 'not-theirs' }
+  /** The witness's kind of signature, failing one check. */
+  | { readonly $case: 'failed'; readonly failure: SigstoreFailure };
+
+const NOT_THEIRS: SignatureCheck = { $case: 'not-theirs' };
+
+/** The signer-check reason code of each Sigstore failure. */
+const SIGNER_CHECK_CODES: Readonly<Record<SigstoreFailureCode, SignerCheckCode>> = {
+  MATERIAL_INVALID: 'SIGNATURE_MALFORMED',
+  SIGNATURE_INVALID: 'SIGNATURE_INVALID',
+  CHAIN_UNTRUSTED: 'CERT_CHAIN_UNTRUSTED',
+  CERT_EXPIRED_AT_SIGNING: 'CERT_EXPIRED_AT_SIGNING',
+  SCT_INVALID: 'SCT_INVALID',
+  IDENTITY_MISMATCH: 'SIGNER_IDENTITY_MISMATCH',
+  TLOG_MISSING: 'TLOG_MISSING',
+  TLOG_INVALID: 'TLOG_INVALID',
+  TIMESTAMP_MISSING: 'TIMESTAMP_MISSING',
+  TIMESTAMP_INVALID: 'TIMESTAMP_INVALID',
+};
+
+/**
+ * How far a failing signature got, in the order the checks run: when several fail, the one that
+ * came closest to passing explains best (a valid certificate for another identity says more than
+ * a layer whose certificate does not parse).
+ */
+const PROGRESS: Readonly<Record<SigstoreFailureCode, number>> = {
+  MATERIAL_INVALID: 0,
+  SIGNATURE_INVALID: 1,
+  TLOG_MISSING: 2,
+  TIMESTAMP_MISSING: 2,
+  TLOG_INVALID: 3,
+  TIMESTAMP_INVALID: 3,
+  CHAIN_UNTRUSTED: 4,
+  SCT_INVALID: 4,
+  CERT_EXPIRED_AT_SIGNING: 5,
+  IDENTITY_MISMATCH: 6,
+};
+
 /** The first algorithm under which `evidence` verifies with `key`, if any. */
 function verifiedBy(
   key: KeyObject,
@@ -67,32 +138,109 @@ function verifiedBy(
   );
 }
 
-/** Checks one witness against the signatures of one digest. Never throws. */
+/** The algorithm a certificate's key signed `evidence` with, when it is one Signet names. */
+function algorithmOf(key: KeyObject, evidence: SignatureEvidence): SigningAlgorithm | undefined {
+  try {
+    return verifiedBy(key, algorithmsFor(shapeOf(key)), evidence);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Sigstore material of a signature, as `lib/sigstore` verifies it. */
+function materialOf(evidence: SignatureEvidence): SignatureMaterial | SigstoreFailure {
+  const material = evidence.material;
+  switch (material.$case) {
+    case 'cosign-layer':
+      return materialFromCosignLayer(evidence.signedData, material.annotations);
+    case 'sigstore-bundle':
+      return { $case: 'sigstore-bundle', bundle: material.bundle, artifact: material.artifact };
+  }
+}
+
+/** How one witness checks a signature's cryptography. Throws when the witness's key is unusable. */
+function signatureChecker(trust: WitnessTrust, now: Date): (evidence: SignatureEvidence) => SignatureCheck {
+  switch (trust.$case) {
+    case 'key': {
+      const { key } = trust;
+      const algorithms = algorithmsFor(shapeOf(key));
+      const signer = keyIdOf(key);
+      return (evidence) => {
+        const algorithm = verifiedBy(key, algorithms, evidence);
+        return algorithm === undefined
+          ? NOT_THEIRS
+          : {
+              $case: 'verified',
+              signature: {
+                algorithm,
+                signer,
+                certificateSubject: undefined,
+                signedAt: undefined,
+                timeSource: undefined,
+              },
+            };
+      };
+    }
+    case 'keyless':
+      return (evidence) => {
+        // A signature without a certificate was made with a key: not a keyless signature at all.
+        if (evidence.certificate === undefined) return NOT_THEIRS;
+        const material = materialOf(evidence);
+        if (isFailure(material)) return { $case: 'failed', failure: material };
+        const verdict = verifyKeyless(material, trust.policy, trust.root);
+        if (!verdict.ok) return { $case: 'failed', failure: verdict };
+        return {
+          $case: 'verified',
+          signature: {
+            algorithm: algorithmOf(verdict.key, evidence),
+            signer: `keyless:${verdict.identity.issuer}#${verdict.identity.subject}`,
+            certificateSubject: verdict.identity.subject,
+            signedAt: verdict.signedAt.toISOString(),
+            timeSource: verdict.timeSource,
+          },
+        };
+      };
+    case 'certificate':
+      return (evidence) => {
+        // Without a pinned certificate, only a signature that brings one can chain to the roots.
+        if (evidence.certificate === undefined && trust.trust.pinned === undefined) return NOT_THEIRS;
+        const material = materialOf(evidence);
+        if (isFailure(material)) return { $case: 'failed', failure: material };
+        const verdict = verifyCertificateChain(material, trust.trust, now);
+        if (!verdict.ok) {
+          // A certificate-less signature the pinned key does not verify was made by another key.
+          if (evidence.certificate === undefined && verdict.code === 'SIGNATURE_INVALID') return NOT_THEIRS;
+          return { $case: 'failed', failure: verdict };
+        }
+        return {
+          $case: 'verified',
+          signature: {
+            algorithm: algorithmOf(verdict.key, evidence),
+            signer: keyIdOf(verdict.key),
+            certificateSubject: verdict.subject,
+            signedAt: verdict.signedAt.toISOString(),
+            timeSource: verdict.timeSource,
+          },
+        };
+      };
+  }
+}
+
+/**
+ * Checks one witness against the signatures of one digest, certificates judged at `now` when a
+ * signature brings no verified signing time. Never throws.
+ */
 export async function checkWitness(
   witness: Witness,
   keys: WitnessKeys,
   signatures: LoadedSignatures,
   target: WitnessTarget,
+  now: Date = new Date(),
 ): Promise<WitnessResult> {
   const name = witness.name;
-  if (witness.key.$case === 'keyless') {
-    // Without the Fulcio root and Rekor inclusion checks, a certificate claiming any issuer and
-    // subject can be minted by anyone: accepting it would accept forgeries. Deny, and say why.
-    return invalid(
-      name,
-      reason({
-        code: 'WITNESS_UNSUPPORTED',
-        witness: name,
-        detail:
-          'keyless (Fulcio) identities need certificate-chain and transparency-log checks Signet does not do; use a publicKey or certificate witness',
-      }),
-    );
-  }
-  let key: KeyObject;
-  let algorithms: SigningAlgorithm[];
+  let check: (evidence: SignatureEvidence) => SignatureCheck;
   try {
-    key = await keys.get(name).publicKey();
-    algorithms = algorithmsFor(shapeOf(key));
+    check = signatureChecker(await keys.trust(name), now);
   } catch (err) {
     return invalid(name, reasonFromError(err, { witness: name }));
   }
@@ -101,9 +249,18 @@ export async function checkWitness(
   const signedTags = new Set<string>();
   const signedDigests = new Set<string>();
   const signedIdentities = new Set<string>();
+  let closest: { readonly failure: SigstoreFailure; readonly id: string } | undefined;
   for (const evidence of signatures.evidence) {
-    const algorithm = verifiedBy(key, algorithms, evidence);
-    if (algorithm === undefined) continue;
+    const checked = check(evidence);
+    if (checked.$case === 'not-theirs') continue;
+    if (checked.$case === 'failed') {
+      if (closest === undefined || PROGRESS[checked.failure.code] > PROGRESS[closest.failure.code]) {
+        closest = { failure: checked.failure, id: evidence.id };
+      }
+      continue;
+    }
+    // The payload must still name this digest, at this repository (and tag): a valid signature for
+    // another image proves nothing about this one.
     if (!evidence.claims.digests.includes(target.digest)) {
       for (const d of evidence.claims.digests) signedDigests.add(d);
       continue;
@@ -125,7 +282,12 @@ export async function checkWitness(
       witness: name,
       valid: true,
       reason: undefined,
-      signature: { source: evidence.source, id: evidence.id, algorithm, identity: evidence.claims.identity },
+      signature: {
+        source: evidence.source,
+        id: evidence.id,
+        identity: evidence.claims.identity,
+        ...checked.signature,
+      },
     };
   }
   if (signedTags.size > 0 && target.tag !== undefined) {
@@ -170,5 +332,16 @@ export async function checkWitness(
       name,
       reason({ code: 'NO_SIGNATURES', signatureRef: signatures.signatureRef, notes: signatures.notes }),
     );
+  if (closest !== undefined) {
+    return invalid(
+      name,
+      reason({
+        code: SIGNER_CHECK_CODES[closest.failure.code],
+        witness: name,
+        signature: closest.id,
+        detail: closest.failure.detail,
+      }),
+    );
+  }
   return invalid(name, reason({ code: 'UNTRUSTED_SIGNER', witness: name, signatures: total }));
 }

@@ -69,6 +69,7 @@ describe('loadConfigFile', () => {
         registries: [
           {
             host: '127.0.0.1:5000',
+            kind: 'distribution',
             embedded: true,
             insecure: true,
             auth: { $case: 'anonymous' },
@@ -127,6 +128,9 @@ describe('loadConfigFile', () => {
           maxSignatures: 64,
           maxReviewBytes: 8 * 1024 * 1024,
         },
+        ledger: { retentionDays: 90 },
+        reverify: undefined,
+        revocations: [],
         server: {
           port: 8080,
           host: '127.0.0.1',
@@ -322,6 +326,7 @@ server:
       expect(config.registries).toEqual([
         {
           host: 'localhost:5000',
+          kind: 'distribution',
           embedded: false,
           insecure: false,
           auth: { $case: 'anonymous' },
@@ -477,7 +482,14 @@ server:
       expect(config.witnesses).toEqual([
         {
           name: 'cert',
-          key: { $case: 'certificate', certificatePath: '/srv/signet/c.pem', chainPath: '/ca/chain.pem' },
+          key: {
+            $case: 'certificate',
+            certificatePath: '/srv/signet/c.pem',
+            chainPath: '/ca/chain.pem',
+            rootPaths: [],
+            trustedRootPath: undefined,
+            requireSignedTime: false,
+          },
           description: undefined,
         },
         {
@@ -485,7 +497,9 @@ server:
           key: {
             $case: 'keyless',
             issuer: 'https://token.actions.githubusercontent.com',
-            subject: 'repo:org/app:ref:refs/heads/main',
+            subject: { $case: 'exact', subject: 'repo:org/app:ref:refs/heads/main' },
+            trustedRootPath: undefined,
+            github: undefined,
           },
           description: 'GitHub Actions',
         },

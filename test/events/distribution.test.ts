@@ -75,6 +75,7 @@ describe('parseDistributionNotification', () => {
           artifactType: undefined,
           source: 'distribution',
           id: '5d3bd1b1-7b1e-4a35-9d0e-1c1b2f0c6a10',
+          pushedBy: 'ci',
         },
       ]);
     });

@@ -148,7 +148,7 @@ describe('parseEcrEvent', () => {
       ['the source is missing', withValue(base, ['source'], undefined), 'source'],
       [
         'the detail-type is another ECR event',
-        withValue(base, ['detail-type'], 'ECR Image Scan'),
+        withValue(base, ['detail-type'], 'ECR Pull Through Cache Action'),
         'detail-type',
       ],
       ['the detail-type is a number', withValue(base, ['detail-type'], 1), 'detail-type'],

@@ -29,6 +29,7 @@ describe('parseHarborWebhook', () => {
         artifactType: undefined,
         source: 'harbor',
         id: undefined,
+        pushedBy: 'admin',
       };
       expect(parseHarborWebhook(fixture('harbor-push-tag.json'))).toStrictEqual({
         events: [expected],
@@ -49,6 +50,7 @@ describe('parseHarborWebhook', () => {
         artifactType: undefined,
         source: 'harbor',
         id: undefined,
+        pushedBy: 'robot$test-webhook+ci',
       });
     });
 
@@ -95,7 +97,7 @@ describe('parseHarborWebhook', () => {
       });
     });
 
-    it.each(['PULL_ARTIFACT', 'SCANNING_COMPLETED', 'QUOTA_EXCEED', 'REPLICATION'])(
+    it.each(['PULL_ARTIFACT', 'SCANNING_STOPPED', 'QUOTA_EXCEED', 'REPLICATION'])(
       'a %s, without reading event_data',
       (type) => {
         const body = withValue(fixture('harbor-push-tag.json'), ['event_data'], 'not read');

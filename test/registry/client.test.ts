@@ -108,7 +108,14 @@ describe('scheme choice', () => {
 
   it('builds clients with the chosen scheme', () => {
     const registries: RegistryConfig[] = [
-      { host: 'LOCAL:5000', embedded: true, insecure: true, auth: { $case: 'anonymous' }, dataDir: '/tmp/x' },
+      {
+        host: 'LOCAL:5000',
+        kind: 'distribution',
+        embedded: true,
+        insecure: true,
+        auth: { $case: 'anonymous' },
+        dataDir: '/tmp/x',
+      },
     ];
     const clients = new RegistryClients(registries);
     expect(clients.client('local:5000').baseUrl).toBe('http://LOCAL:5000');
@@ -121,6 +128,7 @@ describe('resolveRegistry', () => {
   const registries: RegistryConfig[] = [
     {
       host: 'registry.example.com',
+      kind: 'distribution',
       embedded: false,
       insecure: false,
       auth: { $case: 'basic', username: 'u', password: 'p' },

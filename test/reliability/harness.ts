@@ -349,10 +349,14 @@ export async function deliverUntilAccepted(
 export const isAccepted = (delivery: Delivery | undefined): boolean =>
   delivery !== undefined && delivery.status >= 200 && delivery.status < 300;
 
-/** Outcomes of every report, counted by status. */
-export function countOutcomes(reports: readonly SigningReport[]): Record<RuleOutcome['status'], number> {
-  const counts = { signed: 0, 'already-signed': 0, failed: 0 };
-  for (const report of reports) for (const outcome of report.outcomes) counts[outcome.status]++;
+/** Outcomes of every report, counted by status (`not-signed` and `waiting` only when there are some). */
+export function countOutcomes(
+  reports: readonly SigningReport[],
+): Record<'signed' | 'already-signed' | 'failed', number> & Partial<Record<RuleOutcome['status'], number>> {
+  const counts: Record<'signed' | 'already-signed' | 'failed', number> &
+    Partial<Record<RuleOutcome['status'], number>> = { signed: 0, 'already-signed': 0, failed: 0 };
+  for (const report of reports)
+    for (const outcome of report.outcomes) counts[outcome.status] = (counts[outcome.status] ?? 0) + 1;
   return counts;
 }
 

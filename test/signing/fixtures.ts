@@ -58,8 +58,15 @@ export interface SigningFixture {
   cleanup(): Promise<void>;
 }
 
-/** `rules` is the YAML of `signingRules:` entries (indented by two spaces). */
-export async function signingFixture(rules: string, logger: Logger = silentLogger): Promise<SigningFixture> {
+/**
+ * `rules` is the YAML of `signingRules:` entries (indented by two spaces); `registries`, of
+ * `registries:` entries (default: one, HOST), each of which gets an in-memory registry.
+ */
+export async function signingFixture(
+  rules: string,
+  logger: Logger = silentLogger,
+  options: { readonly registries?: string } = {},
+): Promise<SigningFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'signet-signing-'));
   await mkdir(join(dir, 'keys'));
   await writeFile(join(dir, 'keys', 'release.pem'), ec.privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -68,12 +75,14 @@ export async function signingFixture(rules: string, logger: Logger = silentLogge
     rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }),
   );
   await writeFile(join(dir, 'keys', 'release.pub'), ec.publicKey.export({ type: 'spki', format: 'pem' }));
-  const config = parseConfig(`registries:\n  - host: ${HOST}\n${WITNESSES}signingRules:\n${rules}`, {
+  const registriesYaml = options.registries ?? `  - host: ${HOST}\n`;
+  const config = parseConfig(`registries:\n${registriesYaml}${WITNESSES}signingRules:\n${rules}`, {
     baseDir: dir,
     source: join(dir, 'signet.yaml'),
   });
   const keys = new KeyRing({ witnesses: config.witnesses, baseDir: dir });
   const registries = new MemoryRegistries();
+  for (const { host } of config.registries) if (host !== HOST) registries.add(host);
   const registry = registries.add(HOST);
   return {
     dir,

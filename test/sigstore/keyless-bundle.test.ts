@@ -90,6 +90,7 @@ describe('a v0.3 message-signature bundle from the public-good instance', () => 
     expect(verifyKeyless(bundle(doc), beacon, publicGood)).toEqual({
       ok: true,
       identity: { issuer: GITHUB_ACTIONS, subject: BEACON },
+      key: expect.objectContaining({ asymmetricKeyType: 'ec' }),
       signedAt: new Date(1710869186 * 1000),
       timeSource: 'tlog',
       content: { $case: 'message', data: A_TXT },

@@ -65,6 +65,7 @@ describe('a keyless cosign signature from the public-good instance', () => {
     expect(verdict).toEqual({
       ok: true,
       identity: { issuer: ISSUER, subject: SUBJECT },
+      key: expect.objectContaining({ asymmetricKeyType: 'ec' }),
       signedAt: INTEGRATED_TIME,
       timeSource: 'tlog',
       content: { $case: 'message', data: PAYLOAD },

@@ -87,6 +87,40 @@ export async function pushImageOverHttp(
   return sha256(manifest);
 }
 
+/**
+ * Copies a manifest byte for byte, with its config and layer blobs, from one repository (or
+ * registry) to another: the digest stays the same, as replication and `cosign copy` keep it.
+ */
+export async function copyOverHttp(
+  from: { readonly url: string; readonly repository: string; readonly reference: string },
+  to: { readonly url: string; readonly repository: string; readonly reference: string },
+): Promise<string> {
+  const res = await fetch(`${from.url}/v2/${from.repository}/manifests/${from.reference}`, {
+    headers: { accept: OCI_MANIFEST },
+  });
+  if (res.status !== 200) throw new Error(`GET ${from.repository}:${from.reference}: HTTP ${res.status}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const mediaType = res.headers.get('content-type') ?? OCI_MANIFEST;
+  const manifest = JSON.parse(bytes.toString('utf8')) as {
+    config?: { digest: string };
+    layers?: { digest: string }[];
+  };
+  for (const { digest } of [...(manifest.config ? [manifest.config] : []), ...(manifest.layers ?? [])]) {
+    const blob = await fetch(`${from.url}/v2/${from.repository}/blobs/${digest}`);
+    if (blob.status !== 200) throw new Error(`GET blob ${digest}: HTTP ${blob.status}`);
+    await pushBlobOverHttp(to.url, to.repository, Buffer.from(await blob.arrayBuffer()));
+  }
+  const put = await fetch(`${to.url}/v2/${to.repository}/manifests/${to.reference}`, {
+    method: 'PUT',
+    headers: { 'content-type': mediaType },
+    body: new Uint8Array(bytes),
+  });
+  await put.arrayBuffer();
+  if (put.status !== 201)
+    throw new Error(`manifest PUT ${to.repository}:${to.reference}: HTTP ${put.status}`);
+  return sha256(bytes);
+}
+
 /** A key an independent verifier trusts, and how its signatures are made. */
 export interface TrustedKey {
   readonly witness: string;

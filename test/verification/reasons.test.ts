@@ -62,3 +62,35 @@ describe('reason messages', () => {
     ).toBe('1 of the 2 required witnesses signed (a: VALID, b: UNTRUSTED_SIGNER)');
   });
 });
+
+describe('signer check reasons (certificate and keyless witnesses)', () => {
+  it.each([
+    'SIGNATURE_MALFORMED',
+    'SIGNATURE_INVALID',
+    'CERT_CHAIN_UNTRUSTED',
+    'CERT_EXPIRED_AT_SIGNING',
+    'SCT_INVALID',
+    'SIGNER_IDENTITY_MISMATCH',
+    'TLOG_MISSING',
+    'TLOG_INVALID',
+    'TIMESTAMP_MISSING',
+    'TIMESTAMP_INVALID',
+  ] as const)('%s names the witness, the signature and the detail, and is never waived', (code) => {
+    const r = reason({ code, witness: 'ci', signature: 'sha256:abc', detail: 'what exactly' });
+    expect(r.message).toMatch(/^witness "ci": .+ \(signature sha256:abc\): what exactly$/);
+    expect(isOperationalFailure(r)).toBe(false);
+  });
+
+  it('says what a mismatched identity is', () => {
+    expect(
+      reason({
+        code: 'SIGNER_IDENTITY_MISMATCH',
+        witness: 'ci',
+        signature: 'sha256:abc',
+        detail: 'subject is "a", not "b"',
+      }).message,
+    ).toBe(
+      'witness "ci": the signing certificate is for another identity (signature sha256:abc): subject is "a", not "b"',
+    );
+  });
+});

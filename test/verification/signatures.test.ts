@@ -173,8 +173,9 @@ describe('Sigstore bundles', () => {
     ['{"mediaType":"application/json"}', 'not a Sigstore bundle'],
     [
       '{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","messageSignature":{}}',
-      'no dsseEnvelope',
+      'no SHA2_256 message digest',
     ],
+    ['{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}', 'neither a dsseEnvelope nor'],
   ])('parseBundle rejects %s', (text, problem) => {
     expect(parseBundle(Buffer.from(text))).toEqual(expect.stringContaining(problem));
   });

@@ -550,17 +550,23 @@ describe('ImageVerifier', () => {
   });
 
   describe('with a keyless witness', () => {
-    it('denies with WITNESS_UNSUPPORTED', async () => {
+    it('does not take signatures made with keys for keyless ones: UNTRUSTED_SIGNER', async () => {
       const keyless: Witness = {
         name: 'ci',
-        key: { $case: 'keyless', issuer: 'https://token.actions.githubusercontent.com', subject: 'repo:x' },
+        key: {
+          $case: 'keyless',
+          issuer: 'https://token.actions.githubusercontent.com',
+          subject: { $case: 'exact', subject: 'repo:x' },
+          trustedRootPath: undefined,
+          github: undefined,
+        },
         description: undefined,
       };
       await registry.sign(REPO, digest, release.privateKey);
       const decision = await verifier([teamA({ attestors: [{ witnesses: ['ci'], count: 1 }] })], {}, [
         keyless,
       ]).verify(`${HOST}/${REPO}:v1`);
-      expect(decision.reason).toMatchObject({ code: 'WITNESS_UNSUPPORTED', witness: 'ci' });
+      expect(decision.reason).toMatchObject({ code: 'UNTRUSTED_SIGNER', witness: 'ci' });
     });
   });
 
