@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { KmsRequestSample, RegistryRequestSample, Telemetry } from '../lib/core/telemetry';
 import type { JournalDepth } from '../lib/journal';
 import type { IntakeOutcome } from '../lib/signing/intake';
-import type { SigningReport } from '../lib/signing/pipeline';
+import type { SigningReport } from '../lib/signing/report';
 
 /** Buckets for request latencies: 1 ms to 10 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

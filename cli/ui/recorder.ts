@@ -10,7 +10,7 @@ import { extractImages } from '../../lib/admission/review';
 import type { DeadLetter, JournalEntry } from '../../lib/journal';
 import { classifyReport } from '../../lib/signing/durable';
 import type { IntakeOutcome } from '../../lib/signing/intake';
-import type { SigningReport } from '../../lib/signing/pipeline';
+import type { SigningReport } from '../../lib/signing/report';
 import {
   SERIES,
   type CounterSeries,

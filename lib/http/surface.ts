@@ -16,7 +16,7 @@ import { parsePushNotification, type PushNotificationKind } from '../events';
 import type { PushEvent, ScanEvent } from '../events/types';
 import { pushOfScan } from '../signing/conditions';
 import type { IntakeOutcome, PushIntake } from '../signing/intake';
-import { REGISTRY_NOT_CONFIGURED } from '../signing/pipeline';
+import { REGISTRY_NOT_CONFIGURED } from '../signing/report';
 import type { ImageDecision } from '../verification/decision';
 import type { ImageVerifier } from '../verification/verifier';
 import {

@@ -12,7 +12,8 @@ import type { PushEvent, ScanEvent } from '../events/types';
 import { Journal, JournalWorker, type AttemptResult, type JournalEntry } from '../journal';
 import { pushOfScan } from './conditions';
 import type { IntakeOutcome, PushIntake } from './intake';
-import { MANIFEST_GONE, type RuleOutcome, type SigningPipeline, type SigningReport } from './pipeline';
+import type { SigningPipeline } from './pipeline';
+import { MANIFEST_GONE, type RuleOutcome, type SigningReport } from './report';
 
 /**
  * Attempts at a push whose manifest the registry does not know. A registry may announce a push a

@@ -8,7 +8,8 @@ import { InputError } from '../core/errors';
 import { originalEvent } from '../events/dead-letter';
 import { parseEcrEvent } from '../events/ecr';
 import type { PushEvent } from '../events/types';
-import { reportFailed, type SigningPipeline, type SigningReport } from './pipeline';
+import type { SigningPipeline } from './pipeline';
+import { reportFailed, type SigningReport } from './report';
 import type { RuleSet } from './rules';
 
 /** What one dead letter asks for, decided from its body and the rules alone. */
