@@ -128,6 +128,8 @@ export class ImageVerifier {
   private readonly excluded: ReadonlySet<string>;
   private readonly cache: TtlLruCache<PolicyResult>;
   private readonly evaluations = new SingleFlight<Shared<PolicyResult>>();
+  /** Tag resolutions in flight: concurrent reviews of one tag share one HEAD. */
+  private readonly tagHeads = new SingleFlight<Shared<ManifestHead | undefined>>();
   private readonly loads = new SingleFlight<Shared<LoadedSignatures>>();
   private readonly loaderOptions: SignatureLoaderOptions;
   private readonly logger: Logger;
@@ -302,8 +304,11 @@ export class ImageVerifier {
     } else {
       const tag = ref.tag ?? 'latest';
       try {
+        // A HEAD answered while this review waited is as fresh as one it would send itself.
         const head = await memo(session.heads, reference, () =>
-          this.deps.registries.client(ref.registry).headManifest(ref.repository, tag, session.read),
+          this.joined(this.tagHeads, reference, session, () =>
+            this.deps.registries.client(ref.registry).headManifest(ref.repository, tag, session.read),
+          ),
         );
         if (head === undefined) failure = reason({ code: 'IMAGE_NOT_FOUND', image: reference });
         else target = { ref, digest: head.digest, tag };

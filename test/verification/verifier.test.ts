@@ -662,6 +662,50 @@ describe('ImageVerifier', () => {
       expect(results.every((r) => r.allowed)).toBe(true);
       expect(registry.count('GET manifest')).toBe(1);
     });
+
+    describe('resolving a tag', () => {
+      /** Holds every HEAD until `release()`; what the registry answers is decided after. */
+      function holdHeads(): { release: () => void } {
+        let release = (): void => undefined;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        registry.before = (call) => (call.startsWith('HEAD') ? held : undefined);
+        return { release };
+      }
+
+      it('shares one HEAD between concurrent reviews of the same tag', async () => {
+        await registry.sign(REPO, digest, release.privateKey);
+        const v = verifier([teamA()]);
+        const gate = holdHeads();
+        const pending = [1, 2, 3].map(() => v.verify(`${HOST}/${REPO}:v1`));
+        gate.release();
+        const results = await Promise.all(pending);
+        expect(results.map((r) => r.allowed)).toEqual([true, true, true]);
+        expect(registry.count('HEAD')).toBe(1);
+      });
+
+      it('resolves the tag again for a later review: a moved tag is seen', async () => {
+        await registry.sign(REPO, digest, release.privateKey);
+        const v = verifier([teamA()]);
+        expect((await v.verify(`${HOST}/${REPO}:v1`)).digest).toBe(digest);
+        const moved = await registry.pushImage(REPO, 'v1', 'another image');
+        expect((await v.verify(`${HOST}/${REPO}:v1`)).digest).toBe(moved);
+        expect(registry.count('HEAD')).toBe(2);
+      });
+
+      it("does its own HEAD when the shared one ended by another review's deadline", async () => {
+        await registry.sign(REPO, digest, release.privateKey);
+        const v = verifier([teamA()]);
+        const gate = holdHeads();
+        const deadline = new AbortController();
+        const first = v.verify(`${HOST}/${REPO}:v1`, {}, 'image', { signal: deadline.signal });
+        const second = v.verify(`${HOST}/${REPO}:v1`);
+        deadline.abort();
+        gate.release();
+        expect((await first).allowed).toBe(false);
+        expect(await second).toMatchObject({ allowed: true, digest });
+        expect(registry.count('HEAD')).toBe(2);
+      });
+    });
   });
 
   describe('verifyAll', () => {
