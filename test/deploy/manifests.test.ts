@@ -1,11 +1,14 @@
 /**
  * The Kubernetes manifests under deploy/kubernetes: each validates against the Kubernetes OpenAPI
  * schemas of the oldest and newest release it supports (and cert-manager's CRD schemas), with
- * unknown fields rejected as `kubectl apply` rejects them; and they agree with the code: the
- * ConfigMap's signet.yaml loads, its port, paths, tokens and timeouts match the Deployment, the
- * Service and the webhooks, the probes hit routes the service answers, and the webhook rules send
- * Signet exactly the kinds lib/admission/review.ts reads images from.
+ * unknown fields rejected as `kubectl apply` rejects them, and webhook paths checked as the
+ * apiserver checks them; and they agree with the code: the ConfigMap's signet.yaml loads, its
+ * port, paths, secrets and timeouts match the Deployment, the Service and the webhooks, the probes
+ * hit routes the service answers, the webhooks' path (secret first, from the Secret the Deployment
+ * reads it from) is one Signet's access check and admission route accept, and the webhook rules
+ * send Signet exactly the kinds lib/admission/review.ts reads images from.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
@@ -16,14 +19,14 @@ import { extractImages, parseAdmissionReview } from '../../lib/admission/review'
 import { checkConfig } from '../../lib/config/check';
 import { parseConfig } from '../../lib/config/load';
 import type { SignetConfig } from '../../lib/config/types';
-import { silentLogger } from '../../lib/core/logger';
-import { secretDigest, type VerificationAccess } from '../../lib/http/auth';
-import { handleRequest, type HttpResponse } from '../../lib/http/surface';
+import { silentLogger, type Logger } from '../../lib/core/logger';
+import { checkVerificationAccess, secretDigest, type VerificationAccess } from '../../lib/http/auth';
+import { handleRequest, type HttpResponse, type SurfaceDeps } from '../../lib/http/surface';
 import { KeyRing } from '../../lib/keys/keyring';
 import { PolicySet } from '../../lib/verification/policies';
 import { ImageVerifier } from '../../lib/verification/verifier';
 import { fixture, type FixtureName } from '../admission/fixtures';
-import { httpRequest } from '../support/http-surface';
+import { capturingLogger, httpRequest } from '../support/http-surface';
 import { MemoryRegistries } from '../verification/helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -285,6 +288,31 @@ function newAjv(): Ajv.Ajv {
   return ajv;
 }
 
+/** The first segment of the webhooks' path in the files, replaced by the secret when registering. */
+const WEBHOOK_PATH_PLACEHOLDER = 'REPLACE-with-webhook-path';
+
+const DNS1123_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * What the apiserver refuses in a webhook's `clientConfig.service.path`, which the OpenAPI schemas
+ * do not say: every segment must be a lower-case DNS subdomain (ValidateWebhookService,
+ * staging/src/k8s.io/apiserver/pkg/util/webhook/validation.go, mirrored step by step).
+ */
+function servicePathProblems(urlPath: string): string[] {
+  if (urlPath === '' || urlPath === '/') return [];
+  if (urlPath === '//') return ['segment[0] may not be empty'];
+  const problems = urlPath.startsWith('/') ? [] : ["must start with a '/'"];
+  const toCheck = urlPath.slice(1);
+  const steps = (toCheck.endsWith('/') ? toCheck.slice(0, -1) : toCheck).split('/');
+  steps.forEach((step, i) => {
+    if (step === '') problems.push(`segment[${i}] may not be empty`);
+    else if (step.length > 253 || !DNS1123_SUBDOMAIN.test(step)) {
+      problems.push(`segment[${i}]: must be a lowercase RFC 1123 subdomain`);
+    }
+  });
+  return problems;
+}
+
 /** Validates objects by apiVersion and kind against one Kubernetes release (and cert-manager). */
 class SchemaValidator {
   private readonly ajv = newAjv();
@@ -315,6 +343,12 @@ class SchemaValidator {
     const validate = this.validators.get(kind);
     if (validate === undefined) return [`no schema for ${kind} in Kubernetes ${this.release.kubernetes}`];
     const found = this.run(validate, object);
+    if (object.kind.endsWith('WebhookConfiguration')) {
+      (object as WebhookConfiguration).webhooks.forEach((hook, i) => {
+        const where = `/webhooks/${i}/clientConfig/service/path`;
+        found.push(...servicePathProblems(hook.clientConfig.service.path).map((p) => `${where} ${p}`));
+      });
+    }
     // A custom resource's schema leaves metadata to the apiserver: check it as ObjectMeta.
     if (object.apiVersion.startsWith('cert-manager.io/')) {
       found.push(...this.run(this.validators.get('ObjectMeta') as Ajv.ValidateFunction, object.metadata));
@@ -335,16 +369,30 @@ const EXAMPLE_CA_BUNDLE = Buffer.from(
   '-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUexample\n-----END CERTIFICATE-----\n',
 ).toString('base64');
 
-/** What the docs' "Register the webhook" step does to the file: the CA goes where the placeholder is. */
-const withCaBundle = (object: Manifest): Manifest =>
+/** A webhook path with the placeholder replaced by `secret`, as the docs' `sed` does. */
+const withSecret = (webhookPath: string, secret: string): string =>
+  webhookPath.split(WEBHOOK_PATH_PLACEHOLDER).join(secret);
+
+/**
+ * What the docs' "Register the webhook" step does to the file: the CA goes where the `caBundle`
+ * placeholder is (not with cert-manager, whose cainjector writes it), and the webhook path secret
+ * (here the value the Deployment's environment stands in with) where the path's placeholder is.
+ */
+const registered = (object: Manifest): Manifest =>
   object.kind.endsWith('WebhookConfiguration')
     ? {
         ...object,
-        webhooks: (object as WebhookConfiguration).webhooks.map((hook) =>
-          hook.clientConfig.caBundle === undefined
-            ? hook
-            : { ...hook, clientConfig: { ...hook.clientConfig, caBundle: EXAMPLE_CA_BUNDLE } },
-        ),
+        webhooks: (object as WebhookConfiguration).webhooks.map((hook) => ({
+          ...hook,
+          clientConfig: {
+            ...hook.clientConfig,
+            service: {
+              ...hook.clientConfig.service,
+              path: withSecret(hook.clientConfig.service.path, webhookSecret()),
+            },
+            ...(hook.clientConfig.caBundle === undefined ? {} : { caBundle: EXAMPLE_CA_BUNDLE }),
+          },
+        })),
       }
     : object;
 
@@ -356,7 +404,7 @@ describe.each(kubernetesFixtures.map((f) => [f.kubernetes, f] as const))(
     it.each(ALL.map(({ file, object }) => [file, object.kind, object] as const))(
       '%s: the %s is valid',
       (_file, _kind, object) => {
-        expect(validator.problems(withCaBundle(object))).toEqual([]);
+        expect(validator.problems(registered(object))).toEqual([]);
       },
     );
 
@@ -415,6 +463,24 @@ describe.each(kubernetesFixtures.map((f) => [f.kubernetes, f] as const))(
         const [validating] = webhookConfigs;
         expect(validating?.config.webhooks[0]?.clientConfig.caBundle).toMatch(/REPLACE/);
         expect(validator.problems(validating?.config as Manifest).join('\n')).toContain('caBundle');
+      });
+
+      it.each(webhookConfigs.map(({ file, config: c }) => [file, c] as const))(
+        "rejects %s's path placeholder, as the apiserver would (it is not a lower-case segment)",
+        (_file, c) => {
+          expect(validator.problems(c)).toContain(
+            '/webhooks/0/clientConfig/service/path segment[0]: must be a lowercase RFC 1123 subdomain',
+          );
+        },
+      );
+
+      it("rejects what the apiserver's path check rejects, and takes what it takes", () => {
+        expect(servicePathProblems('/admission/prod-eu-1')).toEqual([]);
+        expect(servicePathProblems(`/${randomBytes(32).toString('hex')}/admission/prod-eu-1/`)).toEqual([]);
+        expect(servicePathProblems('/s3cr3t-Path/admission')).toHaveLength(1);
+        expect(servicePathProblems('/a_b/admission')).toHaveLength(1);
+        expect(servicePathProblems('//admission')).toEqual(['segment[0] may not be empty']);
+        expect(servicePathProblems('admission')).toContain("must start with a '/'");
       });
     });
   },
@@ -509,9 +575,48 @@ const podEnv: NodeJS.ProcessEnv = Object.fromEntries(
       `${e.valueFrom?.secretKeyRef?.name}-${e.valueFrom?.secretKeyRef?.key}-0123456789abcdef0123456789abcdef`,
   ]),
 );
-const loadConfig = (): SignetConfig =>
-  parseConfig(configText, { source: CONFIG_PATH, baseDir: path.posix.dirname(CONFIG_PATH), env: podEnv });
+const loadConfig = (env: NodeJS.ProcessEnv = podEnv): SignetConfig =>
+  parseConfig(configText, { source: CONFIG_PATH, baseDir: path.posix.dirname(CONFIG_PATH), env });
 const config = loadConfig();
+
+/** The webhook path secret Signet reads in the pod: the stand-in value of its Secret. */
+function webhookSecret(): string {
+  if (config.server.secretPath === undefined) throw new Error('configmap.yaml: no server.secretPath');
+  return config.server.secretPath;
+}
+
+/** The Deployment's env entry for the variable that `server.<field>` of the raw config names. */
+function serverEnvEntry(field: string): Container['env'][number] | undefined {
+  const name = (rawConfig['server'] as Record<string, unknown> | undefined)?.[field];
+  return container.env.find((e) => e.name === name);
+}
+
+/** Credentials as `signet serve` builds them from the config (cli/serve.ts, verificationAccess). */
+const podAccess = (): VerificationAccess => ({
+  bearer: config.server.bearerToken === undefined ? undefined : secretDigest(config.server.bearerToken),
+  secretPath: config.server.secretPath,
+  tokenInPath: false,
+});
+
+/**
+ * The surface `signet serve` answers with in the pod: the pod's credentials, its policies over
+ * in-memory registries (nothing leaves the process), and the operational endpoints (cli/serve.ts
+ * always gives them; readiness here says ready).
+ */
+function serviceDeps(logger: Logger = silentLogger): SurfaceDeps {
+  const verifier = new ImageVerifier({
+    config,
+    registries: new MemoryRegistries(),
+    keys: new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir }),
+    signatures: { bundles: false },
+  });
+  return {
+    logger,
+    maxBodyBytes: config.server.maxBodyBytes,
+    verification: { access: podAccess(), verifier, controller: new AdmissionController({ verifier }) },
+    operations: { readiness: () => Promise.resolve({ ready: true, checks: { config: { ok: true } } }) },
+  };
+}
 
 /** Every `<name>Env` field of the raw config, with its path: environment variables it reads. */
 function envFields(value: unknown, at = ''): { at: string; name: string }[] {
@@ -561,7 +666,7 @@ describe("the ConfigMap's signet.yaml", () => {
   it('needs every environment variable it names, and each comes from a Secret', () => {
     const named = envFields(rawConfig);
     expect(named.map((n) => n.at)).toEqual(
-      expect.arrayContaining(['server.bearerTokenEnv', 'server.eventsTokenEnv']),
+      expect.arrayContaining(['server.secretPathEnv', 'server.eventsTokenEnv']),
     );
     for (const { at, name } of named) {
       const entry = container.env.find((e) => e.name === name);
@@ -573,6 +678,28 @@ describe("the ConfigMap's signet.yaml", () => {
     }
     // And without them it does not load: the pod cannot start half-configured.
     expect(() => parseConfig(configText, { baseDir: path.posix.dirname(CONFIG_PATH), env: {} })).toThrow();
+  });
+
+  it('authenticates webhook calls by a secret path from a Secret, not by a bearer token managed apiservers cannot send', () => {
+    const entry = serverEnvEntry('secretPathEnv');
+    expect(entry?.valueFrom?.secretKeyRef).toEqual({ name: 'signet-tokens', key: 'webhook-path' });
+    expect(entry?.value).toBeUndefined();
+    // What Signet requires is what the Secret holds, through the variable the Deployment sets.
+    expect(config.server.secretPath).toBe(podEnv[entry?.name ?? '']);
+    expect(rawConfig['server']).not.toHaveProperty('secretPath');
+    expect(rawConfig['server']).not.toHaveProperty('bearerToken');
+    expect(rawConfig['server']).not.toHaveProperty('bearerTokenEnv');
+    expect(config.server.bearerToken).toBeUndefined();
+  });
+
+  it('takes a webhook path secret made as the docs make it, which the apiserver takes in a path too', () => {
+    const docs = readFileSync(DOCS, 'utf8').replace(/\\\n\s*/g, ' ');
+    const key = serverEnvEntry('secretPathEnv')?.valueFrom?.secretKeyRef?.key ?? '';
+    expect(docs).toContain(`--from-literal=${key}="$(openssl rand -hex 32)"`);
+    const secret = randomBytes(32).toString('hex');
+    const name = serverEnvEntry('secretPathEnv')?.name ?? '';
+    expect(loadConfig({ ...podEnv, [name]: secret }).server.secretPath).toBe(secret);
+    expect(servicePathProblems(`/${secret}/admission/prod-eu-1`)).toEqual([]);
   });
 
   it('draws no config-check warning in the pod: key files present, tokens set, no fail-open setting', () => {
@@ -730,9 +857,6 @@ describe('the Deployment', () => {
   });
 });
 
-/** Routes whose implementation is still being built (issue 13): flip to `it` when one lands. */
-const PENDING_ROUTES = new Set(['/readyz']);
-
 describe('the probes', () => {
   const probes = {
     startup: container.startupProbe,
@@ -747,21 +871,17 @@ describe('the probes', () => {
   });
 
   const paths = [...new Set(Object.values(probes).map((p) => p?.httpGet.path ?? ''))];
-  for (const probePath of paths) {
-    (PENDING_ROUTES.has(probePath) ? it.failing : it)(
-      `${probePath} is a route the service answers without credentials${
-        PENDING_ROUTES.has(probePath) ? ' (expected to fail until the route lands)' : ''
-      }`,
-      async () => {
-        const response = await handleRequest(
-          httpRequest('GET', probePath, { $case: 'bytes', bytes: Buffer.alloc(0) }),
-          { logger: silentLogger, maxBodyBytes: config.server.maxBodyBytes },
-        );
-        expect(response.status).not.toBe(404);
-        expect(response.status).not.toBe(401);
-      },
-    );
-  }
+  it.each(paths)(
+    '%s is a route the service answers, without the webhook path secret the kubelet does not have',
+    async (probePath) => {
+      expect(config.server.secretPath).toBeDefined();
+      const response = await handleRequest(
+        httpRequest('GET', probePath, { $case: 'bytes', bytes: Buffer.alloc(0) }),
+        serviceDeps(),
+      );
+      expect(response.status).toBe(200);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -782,9 +902,23 @@ function essence(config: WebhookConfiguration): unknown {
 }
 
 describe('the webhook configurations', () => {
-  const [cluster] = webhooks.map(
-    ({ hook }) => /^\/admission\/([^/]+)$/.exec(hook.clientConfig.service.path)?.[1],
-  );
+  /**
+   * Each webhook's path once registered, read by Signet's own access check: granted, with the
+   * route that remains once the secret segment is taken off.
+   */
+  const routes = webhooks.map(({ file, hook }) => {
+    const access = checkVerificationAccess(
+      podAccess(),
+      withSecret(hook.clientConfig.service.path, webhookSecret()),
+      undefined,
+    );
+    return { file, access, route: access.$case === 'granted' ? access.path : undefined };
+  });
+  /** The cluster id of the admission route `/admission/<cluster>` that remains. */
+  const [cluster] = routes.map(({ route }) => {
+    const [empty, admission, id, ...more] = (route ?? '').split('/');
+    return empty === '' && admission === 'admission' && more.length === 0 ? id : undefined;
+  });
 
   it('are four variants of one webhook: validating or mutating, caBundle pasted or injected by cert-manager', () => {
     const [first, ...rest] = webhookConfigs.map(({ config: c }) => essence(c));
@@ -821,13 +955,35 @@ describe('the webhook configurations', () => {
     }
   });
 
-  it('call the Service on 443, on /admission/<cluster>, for a cluster the policies select', () => {
+  it('put the webhook path secret first in their path, as a placeholder the docs fill in from its Secret', () => {
+    for (const { file, hook } of webhooks) {
+      const [empty, first] = hook.clientConfig.service.path.split('/');
+      expect({ file, empty, first }).toEqual({ file, empty: '', first: WEBHOOK_PATH_PLACEHOLDER });
+    }
+    // "Register the webhook": the secret read from the key the Deployment reads it from, and put
+    // where the placeholder is.
+    const docs = readFileSync(DOCS, 'utf8');
+    const ref = serverEnvEntry('secretPathEnv')?.valueFrom?.secretKeyRef;
+    expect(docs).toContain(
+      `kubectl -n ${namespace} get secret ${ref?.name} -o jsonpath='{.data.${ref?.key}}'`,
+    );
+    expect(docs).toContain(`s|${WEBHOOK_PATH_PLACEHOLDER}|\${WEBHOOK_PATH}|`);
+  });
+
+  it("call a path that Signet's access check grants and whose rest is the admission route of one cluster", () => {
+    for (const { file, access } of routes)
+      expect({ file, access: access.$case }).toEqual({ file, access: 'granted' });
+    expect(cluster).toBeDefined();
+    for (const { file, route } of routes)
+      expect({ file, route }).toEqual({ file, route: `/admission/${cluster}` });
+  });
+
+  it('call the Service on 443, for a cluster the policies select', () => {
     for (const { hook } of webhooks) {
-      expect(hook.clientConfig.service).toEqual({
+      expect(hook.clientConfig.service).toMatchObject({
         namespace: service.metadata.namespace,
         name: service.metadata.name,
         port: 443,
-        path: `/admission/${cluster}`,
       });
     }
     expect(service.spec.ports.map((p) => p.port)).toContain(443);
@@ -854,48 +1010,57 @@ describe('the webhook configurations', () => {
     expect(config.policies.filter((p) => p.enabled && p.mutateDigest)).toEqual([]);
   });
 
-  it("reach Signet's admission route with the webhook token, and are refused without it", async () => {
-    const access: VerificationAccess = {
-      bearer: config.server.bearerToken === undefined ? undefined : secretDigest(config.server.bearerToken),
-      secretPath: config.server.secretPath,
-      tokenInPath: false,
-    };
-    const verifier = new ImageVerifier({
-      config,
-      registries: new MemoryRegistries(),
-      keys: new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir }),
-      signatures: { bundles: false },
-    });
-    const deps = {
-      logger: silentLogger,
-      maxBodyBytes: config.server.maxBodyBytes,
-      verification: { access, verifier, controller: new AdmissionController({ verifier }) },
-    };
+  describe("once registered, reach Signet's admission route", () => {
     const review = fixture('pod-create');
-    const call = (headers: Record<string, string>): Promise<HttpResponse> =>
+    const { logger, lines } = capturingLogger();
+    const deps = serviceDeps(logger);
+    const call = (webhookPath: string, headers: Record<string, string> = {}): Promise<HttpResponse> =>
       handleRequest(
         httpRequest(
           'POST',
-          `/admission/${cluster}`,
+          webhookPath,
           { $case: 'bytes', bytes: Buffer.from(JSON.stringify(review)) },
           { 'content-type': 'application/json', ...headers },
         ),
         deps,
       );
+    type ReviewAnswer = { response: { uid: string; allowed: boolean; status?: { message: string } } };
 
-    const answered = await call({ authorization: `Bearer ${config.server.bearerToken}` });
-    expect(answered.status).toBe(200);
-    const body = answered.body as {
-      response: { uid: string; allowed: boolean; status?: { message: string } };
-    };
-    expect(body.response.uid).toBe(review.request.uid);
-    // Nothing is in the (in-memory) registry: denied, and by the policy the cluster id selected.
-    expect(body.response.allowed).toBe(false);
-    expect(body.response.status?.message).toContain('team-a-production');
+    it.each(webhooks.map(({ file, hook }) => [file, hook] as const))(
+      '%s: answered, by the policy its cluster id selects',
+      async (_file, hook) => {
+        const answered = await call(withSecret(hook.clientConfig.service.path, webhookSecret()));
+        expect(answered.status).toBe(200);
+        const body = answered.body as ReviewAnswer;
+        expect(body.response.uid).toBe(review.request.uid);
+        // Nothing is in the (in-memory) registry: denied, and by the policy the cluster id selected.
+        expect(body.response.allowed).toBe(false);
+        expect(body.response.status?.message).toContain('team-a-production');
+      },
+    );
 
-    // The apiserver sends a bearer token only when its AdmissionConfiguration says so
-    // (docs/kubernetes.md, "Authenticating the apiserver"); without one every call is refused.
-    expect((await call({})).status).toBe(401);
+    it('takes the cluster id from the path: another cluster is not selected by that policy', async () => {
+      const other = await call(`/${webhookSecret()}/admission/another-cluster`);
+      expect(other.status).toBe(200);
+      expect((other.body as ReviewAnswer).response.status?.message).not.toContain('team-a-production');
+    });
+
+    it('refuses the unedited placeholder, a path without the secret, and the secret as a bearer token', async () => {
+      const [{ hook }] = webhooks as [(typeof webhooks)[number]];
+      const unedited = hook.clientConfig.service.path;
+      const withoutSecret = unedited.slice(`/${WEBHOOK_PATH_PLACEHOLDER}`.length);
+      expect((await call(unedited)).status).toBe(401);
+      expect((await call(withoutSecret)).status).toBe(401);
+      expect((await call(withoutSecret, { authorization: `Bearer ${webhookSecret()}` })).status).toBe(401);
+      expect((await call(`/${webhookSecret()}x${withoutSecret}`)).status).toBe(401);
+    });
+
+    it('never logs the secret', async () => {
+      await call(`/${webhookSecret()}/nothing-here`);
+      await call(`/${webhookSecret()}x/admission/${cluster}`);
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.join('\n')).not.toContain(webhookSecret());
+    });
   });
 });
 
