@@ -54,6 +54,18 @@ export interface PlanWarning {
   readonly message: string;
 }
 
+/**
+ * The signing conditions the Lambda-run rules use, each with the rules that use it: each needs
+ * events of its own on the default bus (CloudTrail's `PutImage` for `pushedBy`; `ECR Image Scan`
+ * and `Inspector2 Scan` for `scan`), so the construct adds their EventBridge rules only when
+ * some rule here needs them.
+ */
+export interface ConditionsInUse {
+  readonly pushedBy: readonly string[];
+  readonly scan: readonly string[];
+  readonly signedBy: readonly string[];
+}
+
 /** Everything the construct builds from. */
 export interface DeploymentPlan {
   /** The configuration file's text, verbatim (it goes into the SSM parameter). */
@@ -64,6 +76,10 @@ export interface DeploymentPlan {
   readonly keys: ReadonlyMap<string, KeySource>;
   /** Witnesses whose keys the sign function may sign with (enabled automatic rules). */
   readonly signingWitnesses: readonly string[];
+  /** Witnesses whose signatures the sign function checks before countersigning (`signedBy`). */
+  readonly countersignWitnesses: readonly string[];
+  /** Conditions of the rules the sign function runs, by condition (rule names). */
+  readonly conditions: ConditionsInUse;
   /** Witnesses whose public keys the verify function may read (enabled policies). */
   readonly verifyWitnesses: readonly string[];
   readonly warnings: readonly PlanWarning[];
@@ -137,6 +153,28 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
     });
   }
   const signingWitnesses = unique(lambdaConfig.signingRules.map((rule) => rule.witness));
+  const ruleNames = (has: (rule: (typeof lambdaConfig.signingRules)[number]) => boolean) =>
+    lambdaConfig.signingRules.filter(has).map((rule) => rule.name);
+  const conditions: ConditionsInUse = {
+    pushedBy: ruleNames((rule) => rule.conditions?.pushedBy !== undefined),
+    scan: ruleNames((rule) => rule.conditions?.scan !== undefined),
+    signedBy: ruleNames((rule) => rule.conditions?.signedBy !== undefined),
+  };
+  // Public keys the countersigning rules verify with: KMS ones need a grant like verify's.
+  const countersignWitnesses = unique(
+    lambdaConfig.signingRules.flatMap((rule) => rule.conditions?.signedBy ?? []),
+  ).filter((name) => witnesses.get(name)?.key.$case === 'kms');
+  for (const rule of lambdaConfig.signingRules) {
+    for (const name of rule.conditions?.signedBy ?? []) {
+      const key = witnesses.get(name)?.key;
+      if (key?.$case === 'file' || key?.$case === 'publicKeyFile' || key?.$case === 'certificate') {
+        warnings.push({
+          id: 'signet:local-key-witness',
+          message: `signing rule "${rule.name}": signedBy witness "${name}" is a key file (${fileOf(key)}), which the sign Lambda cannot read, so the rule never countersigns there; give the witness an awskms:// key or an inline publicKey PEM`,
+        });
+      }
+    }
+  }
 
   const verifyWitnesses: string[] = [];
   for (const policy of config.policies.filter((p) => p.enabled)) {
@@ -160,7 +198,7 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
   }
 
   const keys = new Map<string, KeySource>();
-  const needed = unique([...signingWitnesses, ...verifyWitnesses]);
+  const needed = unique([...signingWitnesses, ...verifyWitnesses, ...countersignWitnesses]);
   for (const [name, props] of Object.entries(input.keys ?? {})) {
     const at = `keys.${name}`;
     const witness = witnesses.get(name);
@@ -255,7 +293,17 @@ export function planDeployment(input: PlanInput): DeploymentPlan {
       },
     );
   }
-  return { configText, config, coverage, keys, signingWitnesses, verifyWitnesses, warnings };
+  return {
+    configText,
+    config,
+    coverage,
+    keys,
+    signingWitnesses,
+    countersignWitnesses,
+    conditions,
+    verifyWitnesses,
+    warnings,
+  };
 }
 
 function checkCoverage(

@@ -24,6 +24,15 @@ import {
   verifyEnvironment,
 } from '../functions/env';
 import { SIGNATURE_ARTIFACT_TYPES } from '../lib/cosign/signature-manifest';
+import { ECR_EVENT_SOURCE_HOST, PUT_IMAGE } from '../lib/events/cloudtrail';
+import {
+  CLOUDTRAIL_API_CALL,
+  ECR_EVENT_SOURCE,
+  ECR_IMAGE_ACTION,
+  ECR_IMAGE_SCAN,
+  INSPECTOR_EVENT_SOURCE,
+  INSPECTOR_SCAN,
+} from '../lib/events/ecr';
 import { LEDGER_TABLE_SCHEMA } from '../lib/ledger/dynamodb-schema';
 import {
   STANDARD_PARAMETER_BYTES,
@@ -131,6 +140,12 @@ export class SigningService extends Construct {
   readonly webhookUrl: lambda.FunctionUrl;
   readonly eventBus: events.IEventBus;
   readonly pushRule: events.Rule;
+  /** CloudTrail's `PutImage` records (who pushed): only when some rule has `pushedBy`. */
+  readonly pusherRule: events.Rule | undefined;
+  /** `ECR Image Scan` and `Inspector2 Scan` results: only when some rule has `scan`. */
+  readonly scanRules: readonly events.Rule[];
+  /** Pushed `.sig` manifests, which re-drive their image: only when some rule has `signedBy`. */
+  readonly signatureRule: events.Rule | undefined;
   readonly deadLetterQueue: sqs.Queue;
   readonly configParameter: ssm.StringParameter;
   readonly tokenSecret: secretsmanager.ISecret;
@@ -248,20 +263,89 @@ export class SigningService extends Construct {
       // ECR sends its events to the account's default bus.
       eventPattern: pushEventPattern(plan),
     });
-    this.pushRule.addTarget(
-      new targets.LambdaFunction(this.signFunction.function, {
-        // Only when EventBridge cannot invoke the function at all; the body is the event itself.
-        deadLetterQueue: this.deadLetterQueue,
-        retryAttempts: 8,
-        maxEventAge: Duration.hours(6),
-      }),
-    );
+    this.pushRule.addTarget(this.signTarget());
+    [this.pusherRule, this.scanRules, this.signatureRule] = this.createConditionRules(plan);
 
     this.grant(plan);
     this.acknowledgeNagFindings(plan, props.tokenSecret === undefined);
     this.alarms = this.createAlarms(props);
     this.dashboard = this.createDashboard();
     this.createOutputs();
+  }
+
+  /**
+   * How every rule invokes the sign function: asynchronously, so that Lambda's retries and the
+   * failure destination apply alike, with EventBridge's own retries and the dead-letter queue
+   * for events it cannot deliver at all (the body is the event itself, which `signet replay` reads).
+   */
+  private signTarget(): targets.LambdaFunction {
+    return new targets.LambdaFunction(this.signFunction.function, {
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 8,
+      maxEventAge: Duration.hours(6),
+    });
+  }
+
+  /**
+   * The rules that only signing conditions need, each added only when an enabled automatic rule
+   * the sign function runs has the condition (no events nobody reads, no invocations for nothing).
+   * All of them are on the default bus, where AWS services send their events, and target the sign
+   * function exactly as the push rule does.
+   *
+   * What the account must enable for them to fire (README, "Deploy on AWS"):
+   * - `pushedBy`: a CloudTrail trail logging management events (write) in this region: EventBridge
+   *   receives `AWS API Call via CloudTrail` events only for calls a trail records.
+   * - `scan`: scanning of the covered repositories, either ECR basic scanning with scan on push
+   *   (`ECR Image Scan`) or Amazon Inspector enhanced scanning (`Inspector2 Scan`). The sign
+   *   function keeps no state: a push waiting for its scan is not an error, and the scan's event
+   *   decides the image on its own; a push whose scan never comes is never signed.
+   * - `signedBy`: nothing; pushed `.sig` manifests are ECR pushes like any other.
+   */
+  private createConditionRules(
+    plan: DeploymentPlan,
+  ): [events.Rule | undefined, events.Rule[], events.Rule | undefined] {
+    // Rule descriptions hold at most 512 characters: a long list of rules is counted instead.
+    const forRules = (names: readonly string[]): string => {
+      const listed = `for rules ${names.join(', ')}`;
+      return listed.length <= 300 ? listed : `for ${names.length} signing rules`;
+    };
+    const rule = (id: string, description: string, eventPattern: events.EventPattern): events.Rule => {
+      const created = new events.Rule(this, id, { description, eventPattern });
+      created.addTarget(this.signTarget());
+      return created;
+    };
+    const pusher =
+      plan.conditions.pushedBy.length === 0
+        ? undefined
+        : rule(
+            'PusherRule',
+            `Signet: ECR pushes with their pusher (CloudTrail PutImage), ${forRules(plan.conditions.pushedBy)}`,
+            putImageEventPattern(plan),
+          );
+    const scans =
+      plan.conditions.scan.length === 0
+        ? []
+        : [
+            rule(
+              'EcrScanRule',
+              `Signet: ECR basic scan results, ${forRules(plan.conditions.scan)}`,
+              ecrScanEventPattern(plan),
+            ),
+            rule(
+              'InspectorScanRule',
+              `Signet: Amazon Inspector scan results, ${forRules(plan.conditions.scan)}`,
+              inspectorScanEventPattern(plan),
+            ),
+          ];
+    const signatures =
+      plan.conditions.signedBy.length === 0
+        ? undefined
+        : rule(
+            'SignatureRule',
+            `Signet: pushed cosign signatures, which re-drive their image, ${forRules(plan.conditions.signedBy)}`,
+            signaturePushEventPattern(plan),
+          );
+    return [pusher, scans, signatures];
   }
 
   /**
@@ -405,6 +489,15 @@ export class SigningService extends Construct {
     const signKeys = keyArns(plan.signingWitnesses);
     if (signKeys.length > 0) {
       sign.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KMS_SIGN_ACTIONS, resources: signKeys }));
+    }
+    // signedBy: the public keys of the witnesses a countersigning rule trusts, never kms:Sign.
+    const countersignKeys = keyArns(
+      plan.countersignWitnesses.filter((w) => !plan.signingWitnesses.includes(w)),
+    );
+    if (countersignKeys.length > 0) {
+      sign.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: KMS_VERIFY_ACTIONS, resources: countersignKeys }),
+      );
     }
     sign.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] }),
@@ -673,6 +766,10 @@ export class SigningService extends Construct {
         emf(FUNCTION_METRICS.trustLost, 'Sum', 'trust lost (findings)'),
       ]),
       graph('Ledger', [emf(FUNCTION_METRICS.ledgerWriteFailed, 'Sum', 'ledger writes failed')]),
+      graph('Conditions', [
+        emf(FUNCTION_METRICS.notSigned, 'Sum', 'not signed (Image Not Signed)'),
+        emf(FUNCTION_METRICS.scanWaiting, 'Sum', 'waiting for the scan'),
+      ]),
     );
     dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
@@ -725,17 +822,87 @@ export class SigningService extends Construct {
  */
 export function pushEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
   return {
-    source: ['aws.ecr'],
-    detailType: ['ECR Image Action'],
+    source: [ECR_EVENT_SOURCE],
+    detailType: [ECR_IMAGE_ACTION],
     detail: {
       'action-type': ['PUSH'],
       result: ['SUCCESS'],
-      'repository-name': [
-        ...plan.coverage.repositories,
-        ...plan.coverage.namespaces.map((ns) => ({ prefix: `${ns}/` })),
-      ],
+      'repository-name': repositoryNames(plan),
       'image-tag': [{ 'anything-but': { suffix: SIGNATURE_TAG_SUFFIXES } }, { exists: false }],
       'artifact-media-type': [{ 'anything-but': { prefix: SIGNATURE_ARTIFACT_PREFIXES } }, { exists: false }],
+    },
+  };
+}
+
+/** Covered repositories as a pattern on a repository-name field: exact names, namespaces by prefix. */
+function repositoryNames(plan: Pick<DeploymentPlan, 'coverage'>): (string | { prefix: string })[] {
+  return [...plan.coverage.repositories, ...plan.coverage.namespaces.map((ns) => ({ prefix: `${ns}/` }))];
+}
+
+/**
+ * The pattern of CloudTrail's record of a push (`AWS API Call via CloudTrail`, `PutImage`, for
+ * rules with `pushedBy`): successful calls (no `errorCode`) to the covered repositories, without
+ * signature tags. CloudTrail writes the call's `requestParameters`: `imageTag` is absent for a
+ * push by digest.
+ */
+export function putImageEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
+  return {
+    source: [ECR_EVENT_SOURCE],
+    detailType: [CLOUDTRAIL_API_CALL],
+    detail: {
+      eventSource: [ECR_EVENT_SOURCE_HOST],
+      eventName: [PUT_IMAGE],
+      errorCode: [{ exists: false }],
+      requestParameters: {
+        repositoryName: repositoryNames(plan),
+        imageTag: [{ 'anything-but': { suffix: SIGNATURE_TAG_SUFFIXES } }, { exists: false }],
+      },
+    },
+  };
+}
+
+/** The pattern of ECR basic scanning results (`ECR Image Scan`, for rules with `scan`), failed ones too. */
+export function ecrScanEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
+  return {
+    source: [ECR_EVENT_SOURCE],
+    detailType: [ECR_IMAGE_SCAN],
+    detail: { 'repository-name': repositoryNames(plan) },
+  };
+}
+
+/**
+ * The pattern of Amazon Inspector's ECR scan results (`Inspector2 Scan`, for rules with `scan`).
+ * Inspector names the repository by ARN (`arn:aws:ecr:<region>:<account>:repository/<name>`), so
+ * exact names match as a suffix and namespaces with a wildcard; the rule is on this account's
+ * default bus, which carries this account's findings only.
+ */
+export function inspectorScanEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
+  return {
+    source: [INSPECTOR_EVENT_SOURCE],
+    detailType: [INSPECTOR_SCAN],
+    detail: {
+      'repository-name': [
+        ...plan.coverage.repositories.map((name) => ({ suffix: `:repository/${name}` })),
+        ...plan.coverage.namespaces.map((ns) => ({ wildcard: `*:repository/${ns}/*` })),
+      ],
+    },
+  };
+}
+
+/**
+ * The pattern of pushed cosign signatures (`sha256-<hex>.sig`, for rules with `signedBy`): copy
+ * tools push an image before its signatures, and the signature's arrival is what lets a
+ * countersigning rule hold; the function re-drives the signed digest.
+ */
+export function signaturePushEventPattern(plan: Pick<DeploymentPlan, 'coverage'>): events.EventPattern {
+  return {
+    source: [ECR_EVENT_SOURCE],
+    detailType: [ECR_IMAGE_ACTION],
+    detail: {
+      'action-type': ['PUSH'],
+      result: ['SUCCESS'],
+      'repository-name': repositoryNames(plan),
+      'image-tag': [{ wildcard: 'sha256-*.sig' }],
     },
   };
 }

@@ -18,7 +18,10 @@ export const FUNCTION_ENV = {
   configParameter: 'SIGNET_CONFIG_PARAMETER',
   /** Seconds between checks for a new parameter version; default 60, 0 checks on every event. */
   configTtlSeconds: 'SIGNET_CONFIG_TTL_SECONDS',
-  /** Name or ARN of the bus that receives `Image Signed` / `Image Signing Failed` (sign, failure). */
+  /**
+   * Name or ARN of the bus that receives `Image Signed` and `Image Not Signed` (sign) and
+   * `Image Signing Failed` (failure).
+   */
   eventBus: 'SIGNET_EVENT_BUS',
   /** URL of the dead-letter queue (failure). */
   deadLetterQueue: 'SIGNET_DLQ_URL',
@@ -264,6 +267,10 @@ export const FUNCTION_METRICS = {
   signed: 'Signed',
   skipped: 'Skipped',
   failed: 'Failed',
+  /** Rules whose conditions did not hold for a push (each an `Image Not Signed` event). */
+  notSigned: 'NotSigned',
+  /** Rules whose push waits for its scan result (decided when the scan event arrives). */
+  scanWaiting: 'ScanWaiting',
   invalidEvents: 'InvalidEvents',
   signingLatency: 'SigningLatency',
   signingGaveUp: 'SigningGaveUp',

@@ -1,7 +1,22 @@
 /**
- * The sign Lambda: one EventBridge `ECR Image Action` event in (async invocation from the
- * construct's rule), the pushed digest signed by every matching rule, one `Image Signed` event
- * per signature out. Runs the same `SigningPipeline` as `signet serve`.
+ * The sign Lambda: one EventBridge event in (async invocation from one of the construct's rules),
+ * the image it names decided by every signing rule it triggers, one `Image Signed` event per
+ * signature and one `Image Not Signed` event per rule whose conditions did not hold out. Runs the
+ * same `SigningPipeline` as `signet serve`. The events it takes (all parsed by `parseEcrEvent`):
+ *
+ * - `ECR Image Action` (a push): decides the rules without `pushedBy`;
+ * - `AWS API Call via CloudTrail` / `PutImage` (the same push, with its pusher): decides the rules
+ *   with `pushedBy` (the construct adds its rule only when some rule has the condition);
+ * - `ECR Image Scan` / `Inspector2 Scan` (a scan result): re-drives the scanned image for the
+ *   rules with a `scan` condition (their rules exist only when some rule has it).
+ *
+ * Scans and this function's statelessness: a push whose rule needs a scan result that has not
+ * arrived is `waiting`, which is not an error (logged, counted as `ScanWaiting`, nothing signed,
+ * nothing thrown). The function keeps no state; the scan event, when it comes, carries the result
+ * and decides the image on its own. A wait counts from the push event's `time`, so a delivery
+ * older than `scan.waitSeconds` (EventBridge's or Lambda's late retry) reports `SCAN_TIMEOUT` as
+ * `Image Not Signed`; nothing else re-runs a push whose scan never arrives, so a covered
+ * repository must have scanning on (README, Deploy on AWS).
  *
  * Failure handling: a push whose signing failed (any rule) makes the handler throw, so Lambda's
  * asynchronous retries (the construct sets `retryAttempts: 2`) run it again; rules that already
@@ -10,7 +25,8 @@
  * `Image Signing Failed` event on the bus and the original event into the dead-letter queue. The
  * failure event is emitted there and not here because this handler cannot know whether an
  * attempt is the last one, and consumers want one failure per image, not one per transient
- * KMS throttle that the next attempt gets past.
+ * KMS throttle that the next attempt gets past. `Image Not Signed` is different: an unmet
+ * condition is a decision, not a failure, and it is announced at once.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import middy from '@middy/core';
@@ -24,12 +40,13 @@ import { DEFAULTS } from '../lib/config/defaults';
 import { kmsSigningOnly } from '../lib/config/kms-only';
 import { InputError, describeError } from '../lib/core/errors';
 import { parseEcrEvent } from '../lib/events/ecr';
-import type { NormalizedEvents } from '../lib/events/types';
+import type { NormalizedEvents, PushEvent, ScanEvent } from '../lib/events/types';
 import { DynamoLedger } from '../lib/ledger/dynamodb';
 import { signatureRecords } from '../lib/ledger/records';
 import type { Ledger } from '../lib/ledger/types';
 import { createSignet, type Signet } from '../lib/signet';
-import { reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
+import type { ConditionName, UnmetCondition, UnmetReason } from '../lib/signing/conditions';
+import { notSigned, reportFailed, type RuleOutcome, type SigningReport } from '../lib/signing/pipeline';
 import { ParameterConfig, type ConfigSource } from './config';
 import { readSignEnv, type SignFunctionEnv, FUNCTION_METRICS } from './env';
 import {
@@ -60,6 +77,25 @@ export interface ImageSignedDetail {
   readonly status: 'signed' | 'already-signed';
 }
 
+/** The detail type of the event announcing that a rule's conditions did not hold (source `signet`). */
+export const IMAGE_NOT_SIGNED = 'Image Not Signed';
+
+/** The detail of an `Image Not Signed` event: which rule did not sign which image, and why. */
+export interface ImageNotSignedDetail {
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag: string | null;
+  readonly rule: string;
+  readonly witness: string;
+  /** The condition that did not hold (`pushedBy`, `scan`, `signedBy`). */
+  readonly condition: ConditionName;
+  /** Why, as a fixed code (`PUSHER_NOT_ALLOWED`, `SCAN_FINDINGS`, `SCAN_TIMEOUT`, ...). */
+  readonly reason: UnmetReason;
+  /** Why, in words (the pusher, the findings above the threshold, ...). */
+  readonly detail: string;
+}
+
 /** What the handler returns (ignored by Lambda for async invocations; useful in tests and logs). */
 export interface SignResult {
   readonly reports: readonly SigningReport[];
@@ -73,12 +109,15 @@ export class SigningFailedError extends Error {
   override readonly name = 'SigningFailedError';
 }
 
-/** An EventBridge event as the push rule delivers it (`ECR Image Action`, validated by the handler). */
+/**
+ * An EventBridge event as the construct's rules deliver it (`ECR Image Action`, CloudTrail's
+ * `PutImage`, `ECR Image Scan`, `Inspector2 Scan`; validated by the handler).
+ */
 export type SignEvent = EventBridgeEvent<string, unknown>;
 
 /** What the sign handler runs on; `signDependencies` builds the deployed function's. */
 export interface SignDeps extends Observability {
-  /** Receives the `Image Signed` events. */
+  /** Receives the `Image Signed` and `Image Not Signed` events. */
   readonly eventBridge: Pick<EventBridgeClient, 'send'>;
   readonly eventBus: string;
   /** Written instead of each push's ECR host (`FUNCTION_ENV.registryHost`). */
@@ -173,11 +212,17 @@ async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
     metrics.addMetric(FUNCTION_METRICS.skipped, MetricUnit.Count, 1);
   }
   const { value: signet } = await deps.configuration.get();
+  // A scan wait counts from the push as EventBridge stamped it, not from this delivery of it.
+  const pushedAt = Date.parse(event.time);
+  const context = Number.isFinite(pushedAt) ? { firstSeenAt: pushedAt } : {};
   const reports: SigningReport[] = [];
   for (const push of normalized.events) {
-    const report = await signet.pipeline.handlePush(
-      registryHost === undefined ? push : { ...push, registry: registryHost },
-    );
+    const report = await signet.pipeline.handlePush(rehost(push, registryHost), context);
+    recordMetrics(metrics, report);
+    reports.push(report);
+  }
+  for (const scan of normalized.scans ?? []) {
+    const report = await signet.pipeline.handleScan(rehost(scan, registryHost));
     recordMetrics(metrics, report);
     reports.push(report);
   }
@@ -191,10 +236,21 @@ async function signPush(deps: SignDeps, event: SignEvent): Promise<SignResult> {
       .map((o) => signedDetail(report, o)),
   );
   await putSignetEvents(deps.eventBridge, deps.eventBus, DETAIL_TYPES.signed, signed);
+  // An unmet condition is final for this event: announced now (a retry decides it again, so a
+  // consumer may see it twice, as with every EventBridge event).
+  const refused = reports.flatMap((report) =>
+    notSigned(report).flatMap((o) => (o.unmet === undefined ? [] : [notSignedDetail(report, o, o.unmet)])),
+  );
+  await putSignetEvents(deps.eventBridge, deps.eventBus, IMAGE_NOT_SIGNED, refused);
 
   const failed = reports.filter(reportFailed);
   if (failed.length > 0) throw new SigningFailedError(failed.map(describeFailure).join('; '));
   return { reports, ignored: normalized.ignored };
+}
+
+/** The event's image under the configured registry host (`FUNCTION_ENV.registryHost`), if any. */
+function rehost<T extends PushEvent | ScanEvent>(image: T, registryHost: string | undefined): T {
+  return registryHost === undefined ? image : { ...image, registry: registryHost };
 }
 
 /**
@@ -234,6 +290,8 @@ function recordMetrics(metrics: SignDeps['metrics'], report: SigningReport): voi
   metrics.addMetric(FUNCTION_METRICS.signed, MetricUnit.Count, count('signed'));
   metrics.addMetric(FUNCTION_METRICS.skipped, MetricUnit.Count, count('already-signed'));
   metrics.addMetric(FUNCTION_METRICS.failed, MetricUnit.Count, count('failed'));
+  metrics.addMetric(FUNCTION_METRICS.notSigned, MetricUnit.Count, count('not-signed'));
+  metrics.addMetric(FUNCTION_METRICS.scanWaiting, MetricUnit.Count, count('waiting'));
   metrics.addMetric(FUNCTION_METRICS.signingLatency, MetricUnit.Milliseconds, report.durationMs);
 }
 
@@ -250,6 +308,24 @@ function signedDetail(report: SigningReport, outcome: RuleOutcome): ImageSignedD
     signatureType: outcome.signatureType,
     signatureRef: outcome.signatureRef,
     status: outcome.status === 'signed' ? 'signed' : 'already-signed',
+  };
+}
+
+function notSignedDetail(
+  report: SigningReport,
+  outcome: RuleOutcome,
+  unmet: UnmetCondition,
+): ImageNotSignedDetail {
+  return {
+    registry: report.registry,
+    repository: report.repository,
+    digest: outcome.digest,
+    tag: report.tag ?? null,
+    rule: outcome.rule,
+    witness: outcome.witness,
+    condition: unmet.condition,
+    reason: unmet.reason,
+    detail: unmet.detail,
   };
 }
 
