@@ -1,13 +1,14 @@
 /**
  * Replaying the sign function's dead letters (`signet replay`): the original ECR event of each
- * message runs through the same `SigningPipeline` again, and the message may leave the queue only
+ * message (a push, or a scan result that decides a push) runs through the same `SigningPipeline` again, and the message may leave the queue only
  * once nothing is left to sign for it. Planning reads the message without the network;
  * `replayPlan` then signs.
  */
 import { InputError } from '../core/errors';
 import { originalEvent } from '../events/dead-letter';
 import { parseEcrEvent } from '../events/ecr';
-import type { PushEvent } from '../events/types';
+import type { PushEvent, ScanEvent } from '../events/types';
+import { pushOfScan } from './conditions';
 import type { SigningPipeline } from './pipeline';
 import { reportFailed, type SigningReport } from './report';
 import type { RuleSet } from './rules';
@@ -20,7 +21,15 @@ export type ReplayPlan =
   | { readonly $case: 'nothing-to-sign'; readonly reasons: readonly string[] }
   /** No enabled automatic rule of this configuration covers the image. */
   | { readonly $case: 'unmatched'; readonly images: readonly string[] }
-  | { readonly $case: 'sign'; readonly pushes: readonly PushEvent[]; readonly rules: readonly string[] };
+  | {
+      readonly $case: 'sign';
+      readonly pushes: readonly PushEvent[];
+      /** Scan results (`ECR Image Scan`, `Inspector2 Scan`): they decide the scanned push's rules. */
+      readonly scans: readonly ScanEvent[];
+      readonly rules: readonly string[];
+      /** The original event's `time`: a scan wait counts from it, not from the replay. */
+      readonly pushedAt: number | undefined;
+    };
 
 /** What replaying one dead letter came to. */
 export type ReplayResult =
@@ -40,24 +49,39 @@ export interface ReplayOptions {
 
 /** Reads one message body. Never throws for bad input: that is the `invalid` plan. */
 export function planReplay(body: string, options: ReplayOptions): ReplayPlan {
-  let pushes: readonly PushEvent[];
-  let ignored: readonly { readonly reason: string }[];
+  let original: unknown;
+  let parsed: ReturnType<typeof parseEcrEvent>;
   try {
-    ({ events: pushes, ignored } = parseEcrEvent(originalEvent(body)));
+    original = originalEvent(body);
+    parsed = parseEcrEvent(original);
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     return { $case: 'invalid', field: error.field, message: error.message };
   }
-  if (pushes.length === 0) return { $case: 'nothing-to-sign', reasons: ignored.map((i) => i.reason) };
   const host = options.registryHost;
-  const events = host === undefined ? pushes : pushes.map((push) => ({ ...push, registry: host }));
+  const rehost = <E extends { readonly registry: string }>(e: E): E =>
+    host === undefined ? e : { ...e, registry: host };
+  const pushes = parsed.events.map(rehost);
+  const scans = (parsed.scans ?? []).map(rehost);
+  if (pushes.length === 0 && scans.length === 0) {
+    return { $case: 'nothing-to-sign', reasons: parsed.ignored.map((i) => i.reason) };
+  }
+  const decided = [...pushes, ...scans.map(pushOfScan)];
   const rules = [
-    ...new Set(events.flatMap((e) => options.rules.matching(e, 'automatic').map((r) => r.name))),
+    ...new Set(decided.flatMap((e) => options.rules.matching(e, 'automatic').map((r) => r.name))),
   ];
   if (rules.length === 0) {
-    return { $case: 'unmatched', images: events.map((e) => `${e.registry}/${e.repository}@${e.digest}`) };
+    return { $case: 'unmatched', images: decided.map((e) => `${e.registry}/${e.repository}@${e.digest}`) };
   }
-  return { $case: 'sign', pushes: events, rules };
+  const time = (original as { time?: unknown }).time;
+  const pushedAt = typeof time === 'string' ? Date.parse(time) : Number.NaN;
+  return {
+    $case: 'sign',
+    pushes,
+    scans,
+    rules,
+    pushedAt: Number.isFinite(pushedAt) ? pushedAt : undefined,
+  };
 }
 
 /** Carries out a plan: signs what it asks for with the pipeline the sign function runs. */
@@ -69,7 +93,9 @@ export async function replayPlan(plan: ReplayPlan, pipeline: SigningPipeline): P
       return plan;
     case 'sign': {
       const reports: SigningReport[] = [];
-      for (const push of plan.pushes) reports.push(await pipeline.handlePush(push));
+      const context = plan.pushedAt === undefined ? {} : { firstSeenAt: plan.pushedAt };
+      for (const push of plan.pushes) reports.push(await pipeline.handlePush(push, context));
+      for (const scan of plan.scans) reports.push(await pipeline.handleScan(scan));
       return { $case: reports.some(reportFailed) ? 'failed' : 'signed', reports };
     }
   }

@@ -64,6 +64,20 @@ describe('planReplay', () => {
     });
   });
 
+  describe('when the body is a scan result (ECR Image Scan)', () => {
+    it('plans to decide the scanned push, counting a scan wait from the event time', () => {
+      const scan = fixture('ecr-image-scan.json');
+      const plan = planReplay(JSON.stringify(scan), { rules, registryHost: '127.0.0.1:5000' });
+      expect(plan).toMatchObject({
+        $case: 'sign',
+        rules: ['mine'],
+        pushes: [],
+        scans: [{ registry: '127.0.0.1:5000', repository: 'my-repository-name' }],
+        pushedAt: Date.parse(scan['time'] as string),
+      });
+    });
+  });
+
   describe('when the body is a Lambda invocation record (the failure function gave up)', () => {
     it('plans the record’s requestPayload', () => {
       const record = {
