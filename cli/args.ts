@@ -54,24 +54,7 @@ const usageError = (field: string, message: string): InputError =>
 
 /** Reads `argv` (without `node` and the script). Throws InputError on any mistake. */
 export function parseCommandLine(argv: readonly string[]): Invocation {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const flag of ALL_FLAGS) {
-    options[flag.name] = {
-      type: flag.type,
-      ...(flag.short !== undefined ? { short: flag.short } : {}),
-      ...(flag.multiple === true ? { multiple: true } : {}),
-    };
-  }
-  // Not strict: unknown flags and missing values are reported below, by name, with the command's help.
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  const words = tokens.flatMap((t) => (t.kind === 'positional' ? [t.value] : []));
-  const optionTokens = tokens.filter((t): t is Extract<Token, { kind: 'option' }> => t.kind === 'option');
+  const { words, optionTokens } = tokenize(argv, ALL_FLAGS);
   const wantsHelp = optionTokens.some((t) => t.name === 'help');
 
   const [first, second] = words;
@@ -116,9 +99,46 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     args = words.slice(1);
   }
   if (wantsHelp) return { $case: 'help', topic: command };
-  checkFlags(optionTokens, command.flags, command.name);
+  // A flag name two commands type differently (`findings --all`, `sign --all PATTERN`) is read
+  // again with the type of the command it was given to.
+  const own = command.flags;
+  if (own.some((f) => ALL_FLAGS.some((g) => g.name === f.name && g.type !== f.type))) {
+    const again = tokenize(argv, [...ALL_FLAGS, ...own]);
+    args = again.words.slice(words.length - args.length);
+    checkFlags(again.optionTokens, own, command.name);
+    checkArgs(args, command);
+    return { $case: 'run', command, args, flags: flagValues(again.optionTokens, own) };
+  }
+  checkFlags(optionTokens, own, command.name);
   checkArgs(args, command);
-  return { $case: 'run', command, args, flags: flagValues(optionTokens, command.flags) };
+  return { $case: 'run', command, args, flags: flagValues(optionTokens, own) };
+}
+
+/** The positional words and option tokens of `argv`, each flag read with the last type `flags` give its name. */
+function tokenize(
+  argv: readonly string[],
+  flags: readonly FlagSpec[],
+): { words: string[]; optionTokens: Extract<Token, { kind: 'option' }>[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const flag of flags) {
+    options[flag.name] = {
+      type: flag.type,
+      ...(flag.short !== undefined ? { short: flag.short } : {}),
+      ...(flag.multiple === true ? { multiple: true } : {}),
+    };
+  }
+  // Not strict: unknown flags and missing values are reported by the caller, by name, with the command's help.
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  return {
+    words: tokens.flatMap((t) => (t.kind === 'positional' ? [t.value] : [])),
+    optionTokens: tokens.filter((t): t is Extract<Token, { kind: 'option' }> => t.kind === 'option'),
+  };
 }
 
 /** The command or group `signet help TOPIC` is about. */

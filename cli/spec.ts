@@ -126,33 +126,85 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'sign',
-    summary: 'sign an image already in the registry (manual rules, backfill)',
-    usage: ['sign IMAGE [--rule NAME] [--config FILE] [--json]'],
+    summary: 'sign an image already in the registry, or every image under a pattern (backfill)',
+    usage: [
+      'sign IMAGE [--rule NAME] [--config FILE] [--json]',
+      'sign --all PATTERN [--rule NAME] [--dry-run] [--concurrency N] [--config FILE] [--json]',
+    ],
     description:
       'Signs IMAGE with every enabled signing rule that covers it, manual rules included, or with\n' +
       'exactly the rule --rule names. A tag is resolved to its digest first. Signing is idempotent:\n' +
-      'a signature already in the registry is reported as already-signed, not written twice.',
-    args: [{ name: 'IMAGE', required: true, help: 'registry/repository[:tag][@digest]' }],
+      'a signature already in the registry is reported as already-signed, not written twice.\n' +
+      '\n' +
+      'With --all: lists every repository under PATTERN (`host`, `host/team-a` for it and what is\n' +
+      'under it, `host/team-a/**`, `host/*/app`) that a rule covers, and signs each tagged image\n' +
+      "whose rules' witnesses have not signed it yet (default rules: under each of its tags), at\n" +
+      'most N at once. Conditions are respected. Each signature is one atomic append, so an\n' +
+      'interrupted run (Ctrl-C finishes the images in flight) leaves nothing half-written and the\n' +
+      'next run resumes by skipping what is signed. ECR registries are listed through the ECR API\n' +
+      "(DescribeRepositories, DescribeImages) with the AWS SDK's credentials. On a terminal a\n" +
+      'progress line is redrawn on stderr (info logs are left out unless --log-level is given).',
+    args: [
+      {
+        name: 'IMAGE',
+        required: false,
+        help: 'registry/repository[:tag][@digest] (required without --all)',
+      },
+    ],
     flags: [
       CONFIG,
       { name: 'rule', type: 'string', value: 'NAME', help: 'sign with this rule only' },
-      json(JSON_WHEN_PIPED),
+      {
+        name: 'all',
+        type: 'string',
+        value: 'PATTERN',
+        help: 'sign every covered image under registry/repository-glob (a backfill)',
+      },
+      {
+        name: 'dry-run',
+        type: 'boolean',
+        help: 'with --all: list what would be signed; sign nothing',
+      },
+      {
+        name: 'concurrency',
+        type: 'string',
+        value: 'N',
+        help: 'with --all: images signed at once, 1-64 (default: 8)',
+      },
+      json(
+        'print JSON (the default when stdout is not a terminal); with --all one line per image, ' +
+          'then a summary line',
+      ),
       LOG_LEVEL,
       HELP,
     ],
-    output: 'a table of rule, witness, status and signature; the signing report as JSON',
+    output:
+      'a table of rule, witness, status and signature; the signing report as JSON. With --all: ' +
+      'counts per status, then the failed images with their error code (--dry-run: the images ' +
+      'that would be signed); as JSON lines {"type":"image",...} per image, then {"type":"summary",...}',
     examples: [
       'signet sign 127.0.0.1:5000/team-a/app:v1 --config examples/signet.yaml',
       'signet sign 127.0.0.1:5000/manual/tool:1.2 --rule manual-only --json',
+      'signet sign --all 127.0.0.1:5000/team-a --dry-run --config examples/signet.yaml',
+      'signet sign --all 123456789012.dkr.ecr.eu-west-1.amazonaws.com --concurrency 4 --json > backfill.jsonl',
     ],
     exitCodes: [
-      [EXIT.ok, 'every rule signed the image, or had signed it already'],
-      [EXIT.failed, 'a rule failed to sign (the report says which and why)'],
-      [EXIT.usage, 'usage or configuration error (an unknown rule, a tag the registry does not hold)'],
+      [EXIT.ok, 'every rule signed the image, or had signed it already (--all: every covered image)'],
+      [
+        EXIT.failed,
+        'a rule failed to sign (the report says which and why); with --all: an image failed, or ' +
+          'the run was interrupted',
+      ],
+      [
+        EXIT.usage,
+        'usage or configuration error (an unknown rule, a tag the registry does not hold, a ' +
+          'PATTERN outside registries[])',
+      ],
       [
         EXIT.nothingToDo,
         'nothing to do: no enabled rule covers the image (with --rule: that rule does not), ' +
-          'its registry is not configured, or it is a signature artifact',
+          'its registry is not configured, or it is a signature artifact; with --all: no image ' +
+          'under PATTERN is covered',
       ],
     ],
     jsonWhenPiped: true,
@@ -469,17 +521,52 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'keys export',
-    summary: "print a witness's public key (PEM) for cosign, Kyverno, the policy-controller",
+    summary: "print a witness's public keys (PEM) for cosign, Kyverno, the policy-controller",
     usage: ['keys export WITNESS [--config FILE]'],
-    description: 'Prints the SPKI PEM public key of WITNESS: of its key file, or from KMS (GetPublicKey).',
+    description:
+      'Prints the SPKI PEM public key of WITNESS: of its key file, or from KMS (GetPublicKey). For a\n' +
+      'witness with keys:, every key not expired yet, each after a comment line naming its key id\n' +
+      'and validity window (PEM readers skip the comments).',
     args: [{ name: 'WITNESS', required: true, help: 'a witness name of the config' }],
     flags: [CONFIG, LOG_LEVEL, HELP],
-    output: 'the public key, PEM',
+    output: 'the public key, PEM; for a witness with keys:, one commented PEM block per current key',
     examples: ['signet keys export release --config examples/signet.yaml > release.pub'],
     exitCodes: [
       [EXIT.ok, 'printed'],
       [EXIT.failed, 'the key could not be read (KMS refused or is unreachable, AWS_CREDENTIALS_MISSING)'],
       [EXIT.usage, 'usage or configuration error (an unknown witness)'],
+    ],
+    jsonWhenPiped: false,
+  },
+  {
+    name: 'keys rotate',
+    summary: 'give a witness a new key, keeping its current keys for verification',
+    usage: ['keys rotate WITNESS [--type SPEC] [--config FILE]'],
+    description:
+      'For a witness with a file:// key: writes a new key pair next to its current key file\n' +
+      '(<name>-<YYYYMMDD>.pem and .pub, of the same kind unless --type) and prints the keys: block\n' +
+      'to put in place of its key: (or keys:): the new key with notBefore now, then its current keys,\n' +
+      'which keep verifying. For an awskms:// witness: prints the steps (create the key, the keys:\n' +
+      'block with the current key pinned by its public key, deploy, disable the old key). The\n' +
+      'configuration file is not changed.',
+    args: [{ name: 'WITNESS', required: true, help: 'a witness name of the config (with a signing key)' }],
+    flags: [
+      CONFIG,
+      {
+        name: 'type',
+        type: 'string',
+        value: 'SPEC',
+        help: 'rsa-2048 | rsa-3072 | rsa-4096 | ec-p256 | ec-p384 (default: the kind of the current key)',
+      },
+      LOG_LEVEL,
+      HELP,
+    ],
+    output: 'the new key file and key id, then the keys: block to paste and the next steps (as comments)',
+    examples: ['signet keys rotate release --config examples/signet.yaml'],
+    exitCodes: [
+      [EXIT.ok, 'written (file keys) or explained (KMS keys)'],
+      [EXIT.failed, 'the current key could not be read (KMS refused or is unreachable)'],
+      [EXIT.usage, 'usage or configuration error (an unknown or verify-only witness)'],
     ],
     jsonWhenPiped: false,
   },
@@ -520,7 +607,7 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 /** Commands with subcommands, and their subcommands. */
 export const GROUPS: ReadonlyMap<string, readonly string[]> = new Map([
-  ['keys', ['generate', 'export']],
+  ['keys', ['generate', 'export', 'rotate']],
   ['config', ['check']],
 ]);
 

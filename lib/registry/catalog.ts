@@ -8,9 +8,11 @@
  * Signature artifacts (`sha256-<hex>.sig`, `.att`, `.sbom`, the referrers fallback tag) are not
  * images: they are left out here.
  */
+import type { RegistryConfig } from '../config/types';
 import { RegistryError } from '../core/errors';
 import { isSignatureArtifactTag, isRepository, isTag } from '../core/reference';
 import type { ListPage } from './client';
+import { ecrInventoryOf } from './ecr-catalog';
 import type { ManifestHead, ReadOptions } from './types';
 
 /** One image of a repository: a manifest digest and the tags that point at it. */
@@ -42,6 +44,8 @@ export interface ListingClient {
 export const DEFAULT_PAGE_SIZE = 100;
 /** Pages read at most for one listing: a registry that never stops paging is refused. */
 const MAX_PAGES = 100_000;
+/** Tags resolved to their digest at once, per repository. */
+const HEAD_CONCURRENCY = 4;
 
 /** The distribution API's inventory: `_catalog` and `tags/list` pages, a HEAD per tag. */
 export class DistributionInventory implements RegistryInventory {
@@ -68,13 +72,21 @@ export class DistributionInventory implements RegistryInventory {
       for (const tag of this.list(json, 'tags'))
         if (isTag(tag) && !isSignatureArtifactTag(tag)) tags.push(tag);
     }
+    // A HEAD per tag, a few at a time; the images keep the order of their first tag.
+    const digests = new Array<string | undefined>(tags.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < tags.length; i = next++) {
+        // A tag deleted since it was listed simply is not an image any more.
+        digests[i] = (await this.client.headManifest(repository, tags[i] as string, options))?.digest;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, tags.length) }, worker));
     const byDigest = new Map<string, string[]>();
-    for (const tag of tags) {
-      // A tag deleted since it was listed simply is not an image any more.
-      const head = await this.client.headManifest(repository, tag, options);
-      if (head === undefined) continue;
-      byDigest.set(head.digest, [...(byDigest.get(head.digest) ?? []), tag]);
-    }
+    tags.forEach((tag, i) => {
+      const digest = digests[i];
+      if (digest !== undefined) byDigest.set(digest, [...(byDigest.get(digest) ?? []), tag]);
+    });
     return [...byDigest].map(([digest, names]) => ({ digest, tags: names }));
   }
 
@@ -106,4 +118,15 @@ export class DistributionInventory implements RegistryInventory {
     }
     return value.filter((item): item is string => typeof item === 'string');
   }
+}
+
+/**
+ * The inventory of a configured registry: ECR's API for an `ecr` registry (credentials and region
+ * from the AWS SDK's usual sources, the endpoint its `auth` names), the distribution API otherwise.
+ */
+export function inventoryOf(
+  registry: Pick<RegistryConfig, 'host' | 'kind' | 'auth'>,
+  client: ListingClient,
+): RegistryInventory {
+  return registry.kind === 'ecr' ? ecrInventoryOf(registry) : new DistributionInventory(client);
 }

@@ -12,7 +12,8 @@ import {
   ECRClient,
   type ECRClientConfig,
 } from '@aws-sdk/client-ecr';
-import { RegistryError, describeError } from '../core/errors';
+import type { RegistryConfig } from '../config/types';
+import { RegistryError, describeError, type RegistryErrorCode } from '../core/errors';
 import { isSignatureArtifactTag, isRepository } from '../core/reference';
 import type { ScanResult, SeverityCounts } from '../events/types';
 import type { InventoryImage, RegistryInventory } from './catalog';
@@ -28,6 +29,8 @@ export interface EcrRegistryApi {
   readonly endpoint?: string;
   /** Passed to the SDK client (credentials, retries); default adaptive retries, 8 attempts. */
   readonly clientConfig?: Omit<ECRClientConfig, 'region' | 'endpoint'>;
+  /** Entries asked for per page (`maxResults`); default 1000, ECR's most. */
+  readonly pageSize?: number;
 }
 
 /** ECR's own page limit for both listings. */
@@ -37,10 +40,12 @@ const PAGE_SIZE = 1000;
 export class EcrInventory implements RegistryInventory {
   private readonly client: ECRClient;
   private readonly registryId: string | undefined;
+  private readonly pageSize: number;
 
   constructor(private readonly api: EcrRegistryApi) {
     const parsed = parseEcrHost(api.host);
     this.registryId = api.registryId ?? parsed?.accountId;
+    this.pageSize = Math.min(PAGE_SIZE, Math.max(1, api.pageSize ?? PAGE_SIZE));
     this.client = new ECRClient({
       retryMode: 'adaptive',
       maxAttempts: 8,
@@ -57,7 +62,7 @@ export class EcrInventory implements RegistryInventory {
         this.client.send(
           new DescribeRepositoriesCommand({
             ...(this.registryId !== undefined ? { registryId: this.registryId } : {}),
-            maxResults: PAGE_SIZE,
+            maxResults: this.pageSize,
             nextToken,
           }),
           { abortSignal: options.signal },
@@ -80,7 +85,7 @@ export class EcrInventory implements RegistryInventory {
             repositoryName: repository,
             ...(this.registryId !== undefined ? { registryId: this.registryId } : {}),
             filter: { tagStatus: 'TAGGED' },
-            maxResults: PAGE_SIZE,
+            maxResults: this.pageSize,
             nextToken,
           }),
           { abortSignal: options.signal },
@@ -151,22 +156,44 @@ export class EcrInventory implements RegistryInventory {
   private failure(what: string, err: unknown): RegistryError {
     const name = (err as { name?: string }).name ?? '';
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const code =
-      name === 'ThrottlingException' || status === 429
-        ? 'RATE_LIMITED'
-        : name === 'RepositoryNotFoundException' || name === 'ImageNotFoundException'
-          ? 'NOT_FOUND'
-          : name === 'AccessDeniedException' || status === 403
-            ? 'DENIED'
-            : status !== undefined && status >= 500
-              ? 'UNAVAILABLE'
-              : 'UNREACHABLE';
+    const code = ecrErrorCode(name, status);
     return new RegistryError(code, this.api.host, `ECR ${what}: ${describeError(err)}`, {
       cause: err,
       ...(status !== undefined ? { status } : {}),
     });
   }
 }
+
+/** The ECR API of a configured registry: the region and endpoint its `auth` names, if any. */
+export function ecrInventoryOf(registry: Pick<RegistryConfig, 'host' | 'auth'>): EcrInventory {
+  const auth = registry.auth.$case === 'ecr' ? registry.auth : undefined;
+  return new EcrInventory({
+    host: registry.host,
+    ...(auth?.region !== undefined ? { region: auth.region } : {}),
+    ...(auth?.endpoint !== undefined ? { endpoint: auth.endpoint } : {}),
+  });
+}
+
+/** A registry error code for an ECR API failure (retryable ones: throttling, 5xx, no connection). */
+function ecrErrorCode(name: string, status: number | undefined): RegistryErrorCode {
+  if (name === 'AbortError') return 'ABORTED';
+  if (name === 'ThrottlingException' || status === 429) return 'RATE_LIMITED';
+  if (name === 'RepositoryNotFoundException' || name === 'ImageNotFoundException') return 'NOT_FOUND';
+  if (UNAUTHORIZED.has(name)) return 'UNAUTHORIZED';
+  if (name === 'AccessDeniedException' || status === 403) return 'DENIED';
+  if (status !== undefined && status >= 500) return 'UNAVAILABLE';
+  // Any other answer is about the request (a bad parameter): another attempt gets the same.
+  if (status !== undefined) return 'PROTOCOL';
+  return 'UNREACHABLE';
+}
+
+/** The SDK's and ECR's ways of saying there are no usable AWS credentials. */
+const UNAUTHORIZED: ReadonlySet<string> = new Set([
+  'CredentialsProviderError',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+]);
 
 /** ECR's severities onto Signet's four: INFORMATIONAL and UNDEFINED count as LOW. */
 function severityCounts(counts: Readonly<Record<string, number>>): SeverityCounts {

@@ -12,9 +12,9 @@
  * `simple` rule signs the digest once.
  */
 import type { SigningRule } from '../config/types';
-import { ConfigError, describeError } from '../core/errors';
-import { compileGlob, type Glob } from '../core/glob';
-import { canonicalHost, isRegistryHost } from '../core/reference';
+import { ConfigError, InputError, describeError } from '../core/errors';
+import { compileGlob, validateGlob, type Glob } from '../core/glob';
+import { canonicalHost, isRegistryHost, isRepository } from '../core/reference';
 import { backoffDelay, sleep, type RetryPolicy } from '../core/retry';
 import type { PushEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
@@ -26,36 +26,45 @@ import { signedWitnesses, type WitnessProbe } from './presence';
 
 /** Which images a backfill covers: a configured registry host and a repository glob under it. */
 export interface BackfillTarget {
+  /** The configured registry host, as `registries[]` spells it. */
   readonly registry: string;
   /** Repository glob (`team-a/**`); `**` for every repository. */
   readonly repositories: Glob;
+  /** The pattern as given (`localhost:5000/team-a`). */
+  readonly pattern: string;
 }
+
+/** The flag a backfill pattern comes from, named by parse errors. */
+const PATTERN_FIELD = '--all';
 
 /**
  * Reads `host/glob`: `localhost:5000/team-a/**`; `localhost:5000/team-a` (a namespace or a
  * repository: it and everything under it); `localhost:5000` (everything). The host must be one of
- * `hosts` (signing reaches no other). Throws ConfigError CONFIG_INVALID naming the problem.
+ * `hosts` (signing reaches no other). Throws InputError REQUEST_INVALID naming `--all`.
  */
 export function parseBackfillPattern(pattern: string, hosts: readonly string[]): BackfillTarget {
+  const invalid = (message: string): InputError => new InputError('REQUEST_INVALID', PATTERN_FIELD, message);
   const slash = pattern.indexOf('/');
-  const host = canonicalHost(slash < 0 ? pattern : pattern.slice(0, slash));
+  const given = slash < 0 ? pattern : pattern.slice(0, slash);
   const rest = slash < 0 ? '' : pattern.slice(slash + 1).replace(/\/+$/, '');
-  if (!isRegistryHost(host) || !hosts.includes(host)) {
-    throw new ConfigError(
-      'CONFIG_INVALID',
-      `--all ${pattern}: "${host}" is not a configured registry (registries: ${hosts.join(', ') || 'none'})`,
+  const registry = hosts.find((host) => canonicalHost(host) === canonicalHost(given));
+  if (!isRegistryHost(given) || registry === undefined) {
+    throw invalid(
+      `"${given}" in "${pattern}" is not a configured registry (registries: ${hosts.join(', ') || 'none'})`,
     );
   }
-  const glob = rest === '' ? '**' : /[*?]/.test(rest) ? rest : `${rest}/**`;
-  let compiled: Glob;
-  try {
-    compiled = compileGlob(glob);
-  } catch (err) {
-    throw new ConfigError('CONFIG_INVALID', `--all ${pattern}: ${describeError(err)}`, { cause: err });
+  const wildcard = /[*?]/.test(rest);
+  if (rest !== '' && !wildcard && !isRepository(rest)) {
+    throw invalid(`"${rest}" in "${pattern}" is not a repository name (lowercase, slash-separated)`);
   }
-  const exact = rest !== '' && !/[*?]/.test(rest) ? rest : undefined;
+  const glob = rest === '' ? '**' : wildcard ? rest : `${rest}/**`;
+  const problem = validateGlob(glob);
+  if (problem !== undefined) throw invalid(`"${rest}" in "${pattern}" ${problem}`);
+  const compiled = compileGlob(glob);
+  const exact = rest !== '' && !wildcard ? rest : undefined;
   return {
-    registry: host,
+    registry,
+    pattern,
     repositories:
       exact === undefined
         ? compiled
@@ -69,26 +78,35 @@ export type BackfillStatus =
   | 'signed'
   /** Every covering rule's witness had signed it already. */
   | 'already-signed'
-  /** A rule's conditions did not hold (nothing written for it). */
+  /**
+   * Nothing written, and nothing failed: a rule's conditions did not hold, or the image was
+   * deleted since it was listed (each rule's `reason` says which).
+   */
   | 'not-signed'
   /** `--dry-run`: would be signed. */
   | 'would-sign'
   | 'failed';
 
+/** What one rule did (or would do) for an image, under one tag (undefined: the digest alone). */
+export interface BackfillRuleResult {
+  readonly rule: string;
+  readonly tag: string | undefined;
+  readonly status: RuleOutcome['status'] | 'would-sign' | 'skipped';
+  /** For `not-signed`, `waiting` and `skipped`: why nothing was written. */
+  readonly reason?: string;
+}
+
 /** One image's result. */
 export interface BackfillResult {
-  /** `registry/repository@digest`. */
+  /** `registry/repository@digest`; `registry/repository` when the repository could not be listed. */
   readonly image: string;
   readonly repository: string;
+  /** Empty when the repository could not be listed. */
   readonly digest: string;
   readonly tags: readonly string[];
   readonly status: BackfillStatus;
   /** The rules (and tags) signed, or that would be. */
-  readonly rules: readonly {
-    readonly rule: string;
-    readonly tag: string | undefined;
-    readonly status: string;
-  }[];
+  readonly rules: readonly BackfillRuleResult[];
   readonly error?: string;
   readonly errorCode?: string;
 }
@@ -109,6 +127,7 @@ export interface BackfillProgress {
 /** The whole run. */
 export interface BackfillSummary extends BackfillProgress {
   readonly registry: string;
+  /** The pattern as given. */
   readonly pattern: string;
   readonly dryRun: boolean;
   /** Stopped early (Ctrl-C, SIGTERM): images not started were left for the next run. */
@@ -118,11 +137,22 @@ export interface BackfillSummary extends BackfillProgress {
   readonly results: readonly BackfillResult[];
 }
 
+/** The statuses of a backfill, in the order summaries list them. */
+export const BACKFILL_STATUSES: readonly BackfillStatus[] = [
+  'signed',
+  'already-signed',
+  'would-sign',
+  'not-signed',
+  'failed',
+];
+
 /** What a backfill runs on. */
 export interface BackfillDeps {
-  readonly pipeline: SigningPipeline;
+  readonly pipeline: Pick<SigningPipeline, 'rulesFor' | 'signRules' | 'payloadFor'>;
   readonly registries: RegistryClientFactory;
   readonly keys: Pick<KeyRing, 'get'>;
+  /** The configured signing rules (`--rule` must name an enabled one). */
+  readonly rules: readonly SigningRule[];
   /** The inventory of a configured registry host. */
   readonly inventory: (host: string) => RegistryInventory;
 }
@@ -138,7 +168,7 @@ export interface BackfillOptions {
   readonly rule?: string;
   /** Ends the run early: no image is started after it fires; those in flight finish. */
   readonly signal?: AbortSignal;
-  /** Attempts per image when a failure may pass (throttling, outages); default 3. */
+  /** Attempts per image (and per repository listing) when a failure may pass; default 3. */
   readonly attempts?: number;
   readonly retry?: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>;
   readonly onResult?: (result: BackfillResult, progress: BackfillProgress) => void;
@@ -149,27 +179,25 @@ export const DEFAULT_BACKFILL_CONCURRENCY = 8;
 /** Repositories listed at once. */
 const LISTING_CONCURRENCY = 4;
 
-const STATUSES: readonly BackfillStatus[] = [
-  'signed',
-  'already-signed',
-  'not-signed',
-  'would-sign',
-  'failed',
-];
-
-/** One image with what it needs: per rule, the tags (undefined: the digest alone) still unsigned. */
+/** One image with the rules that cover its repository. */
 interface Work {
   readonly repository: string;
   readonly image: InventoryImage;
   readonly rules: readonly SigningRule[];
 }
 
-/** Runs a backfill over `options.target`; resolves to the summary (it throws only for bad input). */
+/**
+ * Runs a backfill over `options.target`; resolves to the summary. It throws for bad input (an
+ * unknown or disabled `--rule`) and when the registry's repository list cannot be read; a
+ * repository whose images cannot be listed, and an image that cannot be signed, are `failed`
+ * results. An abort (`signal`) resolves to an `interrupted` summary of what was finished.
+ */
 export async function backfill(deps: BackfillDeps, options: BackfillOptions): Promise<BackfillSummary> {
   const started = performance.now();
   const { registry } = options.target;
+  if (options.rule !== undefined) checkRule(deps.rules, options.rule);
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_BACKFILL_CONCURRENCY));
-  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<BackfillStatus, number>;
+  const counts = Object.fromEntries(BACKFILL_STATUSES.map((s) => [s, 0])) as Record<BackfillStatus, number>;
   const results: BackfillResult[] = [];
   let total = 0;
   let listing = true;
@@ -187,66 +215,141 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
       etaSeconds: listing || rate === 0 ? undefined : (total - done) / rate,
     };
   };
-
-  // Listing: repositories under the pattern that some rule covers, a few at a time.
-  const inventory = deps.inventory(registry);
-  const repositories: string[] = [];
-  for await (const repository of inventory.repositories({
-    ...(options.signal ? { signal: options.signal } : {}),
-  })) {
-    if (!options.target.repositories.test(repository)) continue;
-    if (deps.pipeline.rulesFor(registry, repository, options.rule).length === 0) continue;
-    repositories.push(repository);
-  }
-  const queue: Work[] = [];
-  await pool(repositories, LISTING_CONCURRENCY, options.signal, async (repository) => {
-    const rules = deps.pipeline.rulesFor(registry, repository, options.rule);
-    for (const image of await inventory.images(repository)) queue.push({ repository, image, rules });
-    total = queue.length;
-    options.onProgress?.(progress());
-  });
-  listing = false;
-  total = queue.length;
-  signingStarted = performance.now();
-  options.onProgress?.(progress());
-
-  await pool(queue, concurrency, options.signal, async (work) => {
-    const result = await withRetries(options, () => backfillImage(deps, options, registry, work));
+  const record = (result: BackfillResult): void => {
     results.push(result);
     counts[result.status]++;
     const now = progress();
     options.onResult?.(result, now);
     options.onProgress?.(now);
+  };
+  const aborted = (): boolean => options.signal?.aborted === true;
+  const readOptions = options.signal !== undefined ? { signal: options.signal } : {};
+
+  // Listing: repositories under the pattern that some rule covers, their images a few at a time.
+  const inventory = deps.inventory(registry);
+  const repositories: string[] = [];
+  try {
+    for await (const repository of inventory.repositories(readOptions)) {
+      if (!options.target.repositories.test(repository)) continue;
+      if (deps.pipeline.rulesFor(registry, repository, options.rule).length === 0) continue;
+      repositories.push(repository);
+    }
+  } catch (err) {
+    // Interrupted while listing: a summary of nothing done, not an error.
+    if (!aborted()) throw err;
+  }
+  const queue: Work[] = [];
+  await pool(repositories, LISTING_CONCURRENCY, options.signal, async (repository) => {
+    const rules = deps.pipeline.rulesFor(registry, repository, options.rule);
+    let images: InventoryImage[];
+    try {
+      images = await withRetries(options, async () => inventory.images(repository, readOptions));
+    } catch (err) {
+      if (aborted()) return;
+      total++;
+      record({
+        image: `${registry}/${repository}`,
+        repository,
+        digest: '',
+        tags: [],
+        status: 'failed',
+        rules: [],
+        ...errorFields(err),
+      });
+      return;
+    }
+    for (const image of images) queue.push({ repository, image, rules });
+    total += images.length;
+    options.onProgress?.(progress());
+  });
+  listing = false;
+  signingStarted = performance.now();
+  options.onProgress?.(progress());
+
+  await pool(queue, concurrency, options.signal, async (work) => {
+    record(await backfillWithRetries(deps, options, registry, work));
   });
 
   return {
     ...progress(),
     registry,
-    pattern: options.target.repositories.pattern,
+    pattern: options.target.pattern,
     dryRun: options.dryRun === true,
-    interrupted: options.signal?.aborted === true,
+    interrupted: aborted(),
     repositories: repositories.length,
     durationMs: performance.now() - started,
     results,
   };
 }
 
-/** Retries an image whose failure may pass (throttling, outages), with backoff. */
-async function withRetries(
-  options: BackfillOptions,
-  attempt: () => Promise<BackfillResult>,
-): Promise<BackfillResult> {
-  const attempts = Math.max(1, options.attempts ?? 3);
-  const policy: RetryPolicy = {
-    attempts,
+/** `--rule NAME` must name an enabled rule (the pipeline's `signImage` says the same). */
+function checkRule(rules: readonly SigningRule[], name: string): void {
+  const rule = rules.find((r) => r.name === name);
+  if (rule === undefined) throw new ConfigError('RULE_UNKNOWN', `no signing rule named "${name}"`);
+  if (!rule.enabled) throw new ConfigError('RULE_UNKNOWN', `signing rule "${name}" is disabled`);
+}
+
+/** The retry policy of a backfill's own attempts (each registry request is retried by its client too). */
+function policyOf(options: BackfillOptions): RetryPolicy {
+  return {
+    attempts: Math.max(1, options.attempts ?? 3),
     baseDelayMs: options.retry?.baseDelayMs ?? 500,
     maxDelayMs: options.retry?.maxDelayMs ?? 10_000,
   };
+}
+
+/** Runs `op` again, with backoff, while it throws a transient failure; an abort stops the waits. */
+async function withRetries<T>(options: BackfillOptions, op: () => Promise<T>): Promise<T> {
+  const policy = policyOf(options);
   for (let n = 1; ; n++) {
-    const result = await attempt();
+    try {
+      return await op();
+    } catch (err) {
+      if (!isTransientFailure(errorFields(err).errorCode) || n >= policy.attempts) throw err;
+      if (!(await pause(backoffDelay(policy, n), options.signal))) throw err;
+    }
+  }
+}
+
+/**
+ * One image, attempted again while it fails in a way that may pass (throttling, outages). An
+ * attempt after a partial success finds what the earlier one wrote already signed: the rules it
+ * signed stay in the result.
+ */
+async function backfillWithRetries(
+  deps: BackfillDeps,
+  options: BackfillOptions,
+  registry: string,
+  work: Work,
+): Promise<BackfillResult> {
+  const policy = policyOf(options);
+  const signedBefore: BackfillRuleResult[] = [];
+  for (let n = 1; ; n++) {
+    const result = await backfillImage(deps, options, registry, work);
+    const merged = mergeSigned(result, signedBefore);
     const transient = result.status === 'failed' && isTransientFailure(result.errorCode ?? 'INTERNAL');
-    if (!transient || n >= attempts || options.signal?.aborted === true) return result;
-    await sleep(backoffDelay(policy, n));
+    if (!transient || n >= policy.attempts) return merged;
+    signedBefore.push(...result.rules.filter((r) => r.status === 'signed'));
+    if (!(await pause(backoffDelay(policy, n), options.signal))) return merged;
+  }
+}
+
+/** `result` with the rules earlier attempts signed; `signed` when they did and it found them so. */
+function mergeSigned(result: BackfillResult, signedBefore: readonly BackfillRuleResult[]): BackfillResult {
+  if (signedBefore.length === 0) return result;
+  const again = (r: BackfillRuleResult): boolean =>
+    result.rules.some((s) => s.rule === r.rule && s.tag === r.tag);
+  const rules = [...signedBefore.filter((r) => !again(r)), ...result.rules];
+  return { ...result, rules, status: result.status === 'already-signed' ? 'signed' : result.status };
+}
+
+/** Waits `ms`; false when `signal` fired (before or during the wait). */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -256,78 +359,88 @@ async function backfillImage(
   registry: string,
   work: Work,
 ): Promise<BackfillResult> {
-  const { repository, image, rules } = work;
+  const { repository, image } = work;
   const base = {
     image: `${registry}/${repository}@${image.digest}`,
     repository,
     digest: image.digest,
     tags: image.tags,
   };
-  let needs: { rule: SigningRule; tag: string | undefined }[];
   try {
-    needs = await unsigned(deps, registry, repository, image, rules);
+    const needs = await unsigned(deps, registry, work);
+    if (needs.length === 0) return { ...base, status: 'already-signed', rules: [] };
+    if (options.dryRun === true) {
+      return {
+        ...base,
+        status: 'would-sign',
+        rules: needs.map(({ rule, tag }) => ({ rule: rule.name, tag, status: 'would-sign' })),
+      };
+    }
+    // One signing run per tag, with the rules that still need it under that tag.
+    const byTag = new Map<string | undefined, string[]>();
+    for (const { rule, tag } of needs) byTag.set(tag, [...(byTag.get(tag) ?? []), rule.name]);
+    const done: BackfillRuleResult[] = [];
+    let failed: RuleOutcome | undefined;
+    for (const [tag, names] of byTag) {
+      const event: PushEvent = {
+        registry,
+        repository,
+        digest: image.digest,
+        tag,
+        mediaType: undefined,
+        artifactType: undefined,
+        source: 'manual',
+        id: undefined,
+      };
+      const report: SigningReport = await deps.pipeline.signRules(event, names);
+      if (report.skipped !== undefined) {
+        // Deleted since it was listed, say: nothing to sign, and nothing wrong.
+        for (const rule of names) done.push({ rule, tag, status: 'skipped', reason: report.skipped });
+        continue;
+      }
+      // Children of an index signed by recursive rules are part of the image's outcome.
+      for (const outcome of report.outcomes) {
+        if (outcome.status === 'failed') failed ??= outcome;
+        done.push({
+          rule: outcome.rule,
+          tag,
+          status: outcome.status,
+          ...(outcome.unmet !== undefined
+            ? { reason: `${outcome.unmet.condition}: ${outcome.unmet.reason}` }
+            : {}),
+        });
+      }
+    }
+    const has = (status: BackfillRuleResult['status']): boolean => done.some((r) => r.status === status);
+    const status: BackfillStatus =
+      failed !== undefined
+        ? 'failed'
+        : has('signed')
+          ? 'signed'
+          : has('not-signed') || has('waiting') || has('skipped')
+            ? 'not-signed'
+            : 'already-signed';
+    return {
+      ...base,
+      status,
+      rules: done,
+      ...(failed !== undefined
+        ? { error: failed.error ?? 'failed', errorCode: failed.errorCode ?? 'INTERNAL' }
+        : {}),
+    };
   } catch (err) {
     return { ...base, status: 'failed', rules: [], ...errorFields(err) };
   }
-  if (needs.length === 0) return { ...base, status: 'already-signed', rules: [] };
-  if (options.dryRun === true) {
-    return {
-      ...base,
-      status: 'would-sign',
-      rules: needs.map(({ rule, tag }) => ({ rule: rule.name, tag, status: 'would-sign' })),
-    };
-  }
-  // One signing run per tag, with the rules that still need it under that tag.
-  const byTag = new Map<string | undefined, string[]>();
-  for (const { rule, tag } of needs) byTag.set(tag, [...(byTag.get(tag) ?? []), rule.name]);
-  const outcomes: { tag: string | undefined; outcome: RuleOutcome }[] = [];
-  for (const [tag, names] of byTag) {
-    const event: PushEvent = {
-      registry,
-      repository,
-      digest: image.digest,
-      tag,
-      mediaType: undefined,
-      artifactType: undefined,
-      source: 'manual',
-      id: undefined,
-    };
-    const report: SigningReport = await deps.pipeline.signRules(event, names);
-    if (report.skipped !== undefined && report.outcomes.length === 0) continue;
-    // Children of an index signed by recursive rules are part of the image's outcome.
-    for (const outcome of report.outcomes) outcomes.push({ tag, outcome });
-  }
-  const failed = outcomes.find(({ outcome }) => outcome.status === 'failed')?.outcome;
-  const status: BackfillStatus =
-    failed !== undefined
-      ? 'failed'
-      : outcomes.some(({ outcome }) => outcome.status === 'signed')
-        ? 'signed'
-        : outcomes.some(({ outcome }) => outcome.status === 'not-signed')
-          ? 'not-signed'
-          : 'already-signed';
-  return {
-    ...base,
-    status,
-    rules: outcomes.map(({ tag, outcome }) => ({
-      rule: outcome.rule,
-      tag,
-      status: outcome.status,
-      ...(outcome.unmet !== undefined ? { reason: outcome.unmet.reason } : {}),
-    })),
-    ...(failed !== undefined
-      ? { error: failed.error ?? 'failed', errorCode: failed.errorCode ?? 'INTERNAL' }
-      : {}),
-  };
 }
 
-/** Per rule, the tags its witness has not signed yet (undefined: the digest, for `simple` rules). */
+/**
+ * Per rule, the tags its witness has not signed yet (undefined: the digest, for `simple` rules).
+ * A tag-less signature of the witness vouches for the digest under every tag.
+ */
 async function unsigned(
   deps: BackfillDeps,
   registry: string,
-  repository: string,
-  image: InventoryImage,
-  rules: readonly SigningRule[],
+  { repository, image, rules }: Work,
 ): Promise<{ rule: SigningRule; tag: string | undefined }[]> {
   const target = { registry, repository, digest: image.digest };
   const tagsOf = (rule: SigningRule): (string | undefined)[] =>
@@ -336,6 +449,7 @@ async function unsigned(
     rules.map(async (rule) => ({
       witness: rule.witness,
       publicKey: await deps.keys.get(rule.witness).publicKey(),
+      tags: tagsOf(rule),
       // A rule with conditions writes what held into its payload: not known before it signs.
       expected:
         rule.conditions === undefined
@@ -346,7 +460,6 @@ async function unsigned(
   const present = await signedWitnesses(deps.registries.client(registry), repository, image.digest, probes);
   return rules.flatMap((rule) => {
     const signed = present.get(rule.witness) ?? [];
-    // A signature without a tag vouches for the digest under any tag.
     if (signed.includes(undefined)) return [];
     if (rule.signatureType === 'simple') return signed.length > 0 ? [] : [{ rule, tag: undefined }];
     return tagsOf(rule)
@@ -373,5 +486,6 @@ async function pool<T>(
 }
 
 function errorFields(error: unknown): { error: string; errorCode: string } {
-  return { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' };
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return { error: describeError(error), errorCode: typeof code === 'string' ? code : 'INTERNAL' };
 }

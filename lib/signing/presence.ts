@@ -11,6 +11,7 @@
  * one manifest read per digest.
  */
 import type { KeyObject } from 'node:crypto';
+import { RegistryError, type RegistryErrorCode } from '../core/errors';
 import { signatureTag } from '../core/reference';
 import { identityTag, MAX_PAYLOAD_BYTES, parsePayload, sha256Digest } from '../cosign/payload';
 import { layerSignature } from '../cosign/signature-manifest';
@@ -23,6 +24,12 @@ export interface WitnessProbe {
   readonly publicKey: KeyObject;
   /** Payloads this witness would sign (checked by digest first: no blob read when one is there). */
   readonly expected?: readonly Buffer[];
+  /**
+   * The tags the caller asks about (undefined: the digest alone). Without them any signature of
+   * the witness answers the question; with them, layers are read until each of these tags, or a
+   * tag-less signature (which vouches under every tag), is found.
+   */
+  readonly tags?: readonly (string | undefined)[];
 }
 
 /** What one witness has signed for the digest: the tag each of its signatures names (undefined: none). */
@@ -30,6 +37,14 @@ export type WitnessSignatures = ReadonlyMap<string, readonly (string | undefined
 
 /** Layers read at most (cosign `.sig` manifests hold a handful). */
 const MAX_LAYERS = 64;
+
+/** How a registry answers for a payload blob that is gone or broken: no witness's signature. */
+const UNUSABLE_PAYLOAD: ReadonlySet<RegistryErrorCode> = new Set([
+  'NOT_FOUND',
+  'DIGEST_MISMATCH',
+  'TOO_LARGE',
+  'PROTOCOL',
+]);
 
 /** The witnesses of `probes` that have a valid signature for `digest`, with the tags they signed. */
 export async function signedWitnesses(
@@ -61,13 +76,14 @@ export async function signedWitnesses(
       unread.push(layer);
     }
   }
-  // The rest are read only for witnesses not found yet.
+  // The rest are read only for witnesses whose question is still open.
   for (const layer of unread) {
-    const missing = probes.filter((p) => !found.has(p.witness));
+    const missing = probes.filter((p) => !answered(p, found.get(p.witness)));
     if (missing.length === 0) break;
     const signature = layerSignature(layer);
     if (signature === undefined || layer.size > MAX_PAYLOAD_BYTES) continue;
-    const payload = await client.getBlob(repository, layer.digest, { ...options, size: layer.size });
+    const payload = await readPayload(client, repository, layer, options);
+    if (payload === undefined) continue;
     const parsed = parsePayload(payload);
     if (!parsed.ok || parsed.payload.critical.image['docker-manifest-digest'] !== digest) continue;
     for (const probe of missing) {
@@ -75,6 +91,32 @@ export async function signedWitnesses(
     }
   }
   return found;
+}
+
+/** True when what was found of `probe`'s witness answers the probe's question. */
+function answered(probe: WitnessProbe, signed: readonly (string | undefined)[] | undefined): boolean {
+  if (signed === undefined) return false;
+  if (probe.tags === undefined || signed.includes(undefined)) return true;
+  return probe.tags.every((tag) => signed.includes(tag));
+}
+
+/**
+ * A layer's payload; undefined when the registry lost or garbles it (another writer's broken
+ * layer says nothing about any witness). Failures another attempt may cure, and the caller's
+ * abort or budget, are thrown.
+ */
+async function readPayload(
+  client: RegistryClient,
+  repository: string,
+  layer: Descriptor,
+  options: ReadOptions,
+): Promise<Buffer | undefined> {
+  try {
+    return await client.getBlob(repository, layer.digest, { ...options, size: layer.size });
+  } catch (err) {
+    if (err instanceof RegistryError && UNUSABLE_PAYLOAD.has(err.code)) return undefined;
+    throw err;
+  }
 }
 
 function verifiesUnder(publicKey: KeyObject, payload: Buffer, signature: Buffer): boolean {
