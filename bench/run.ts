@@ -29,7 +29,13 @@ import { AdmissionController } from '../lib/admission/controller';
 import { parseConfig } from '../lib/config/load';
 import { silentLogger } from '../lib/core/logger';
 import { sleep } from '../lib/core/retry';
+import { Journal } from '../lib/journal/store';
+import { LedgerRecorder } from '../lib/ledger/recorder';
+import { SqliteLedger } from '../lib/ledger/sqlite';
+import type { RegistryConfig } from '../lib/config/types';
+import { inventoryOf } from '../lib/registry/catalog';
 import { createSignet } from '../lib/signet';
+import { backfill, parseBackfillPattern } from '../lib/signing/backfill';
 import { startTestRegistry, type TestRegistry } from '../test/support/registry';
 import { floorAppend, floorVerify, pushImage, pushLayer } from './bare';
 import { measureBundles, type BundleFigures } from './bundles';
@@ -46,6 +52,7 @@ const SIZES = {
   warmup: QUICK ? 3 : 10,
   signRuns: QUICK ? 15 : 80,
   burst: QUICK ? 200 : 1_000,
+  backfill: QUICK ? 100 : 300,
   burstConcurrency: 64,
   verifyRuns: QUICK ? 15 : 80,
   hitIterations: QUICK ? 5_000 : 50_000,
@@ -417,6 +424,8 @@ server:
     const floorImages = await pushAll('bench/push', 'f', signCount);
     const burstImages = await pushAll('bench/burst', 's', SIZES.burst);
     const burstFloorImages = await pushAll('bench/burst', 'f', SIZES.burst);
+    // Pushed with no notification: only the backfill finds them.
+    await pushAll('bench/backfill', 'b', SIZES.backfill);
     const singleImages = await pushAll('bench/verify', 'one', verifyCount);
     const eightImages = await pushAll('bench/verify', 'eight', verifyCount);
     const floorVerifyImages = await pushAll('bench/verify', 'floor', verifyCount);
@@ -573,9 +582,8 @@ server:
 
     // ---- verify, hit: Signet's own time, in this process, warm cache, no HTTP
     log('verify, hit (in process)');
-    const inProcess = createSignet(parseConfig(yaml, { baseDir: dir, source: configPath }), {
-      logger: silentLogger,
-    });
+    const inProcessConfig = parseConfig(yaml, { baseDir: dir, source: configPath });
+    const inProcess = createSignet(inProcessConfig, { logger: silentLogger });
     const controller = new AdmissionController({ verifier: inProcess.verifier });
     const hitImage = loadImages[0] as { tag: string; digest: string };
     const hitDigestReview = podReview(
@@ -598,6 +606,41 @@ server:
     const tagIterations = Math.max(200, Math.floor(SIZES.hitIterations / 25));
     await hit(hitTagReview, 200);
     const hitTag = await hit(hitTagReview, tagIterations);
+    // ---- verify, hit with the ledger: the same reviews recorded into SQLite (serve's wiring).
+    // Each sample is the review plus one turn of the event loop, where the recorder's batched
+    // writes run, so a write lands in some sample as it would delay some request in serve.
+    log('verify, hit with the ledger recording (in process)');
+    const ledgerJournal = Journal.open(join(dir, 'ledger-bench.db'));
+    const ledger = SqliteLedger.open(ledgerJournal, { retentionDays: 90 });
+    const recorder = new LedgerRecorder({ ledger, logger: silentLogger, recordedBy: 'bench' });
+    const recording = new AdmissionController({
+      verifier: inProcess.verifier,
+      observe: (outcome) => recorder.admission(outcome),
+    });
+    const turn = async (c: AdmissionController, iterations: number): Promise<number[]> => {
+      const samples: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const s = process.hrtime.bigint();
+        const answer = await c.review(hitDigestReview, undefined);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        samples.push(msSince(s));
+        if (!answer.response.allowed) throw new Error('hit with ledger: denied');
+      }
+      return samples;
+    };
+    await turn(recording, Math.min(2_000, SIZES.hitIterations));
+    const ledgerOff: number[] = [];
+    const ledgerOn: number[] = [];
+    const blocks = 10;
+    for (let b = 0; b < blocks; b++) {
+      ledgerOff.push(...(await turn(controller, SIZES.hitIterations / blocks)));
+      ledgerOn.push(...(await turn(recording, SIZES.hitIterations / blocks)));
+    }
+    await recorder.close();
+    // Every review was recorded (the count proves the writes happened inside the timed loop's turns).
+    const ledgerRows = { n: (await ledger.decisions({ limit: 1_000_000 })).length };
+    await ledger.close();
+
     const headFloor: number[] = [];
     for (let i = 0; i < tagIterations; i++) {
       const s = process.hrtime.bigint();
@@ -608,6 +651,30 @@ server:
       await res.arrayBuffer();
       headFloor.push(msSince(s));
     }
+    // ---- backfill: what `signet sign --all` does, in process, over images no event announced
+    log(`backfill of ${SIZES.backfill} images, ${SIZES.burstConcurrency} at once`);
+    const hosts = inProcessConfig.registries.map((r) => r.host);
+    const backfillStart = process.hrtime.bigint();
+    const backfilled = await backfill(
+      {
+        pipeline: inProcess.pipeline,
+        registries: inProcess.registries,
+        keys: inProcess.keys,
+        rules: inProcessConfig.signingRules,
+        inventory: (h) =>
+          inventoryOf(
+            inProcessConfig.registries.find((r) => r.host === h) as RegistryConfig,
+            inProcess.registries.client(h),
+          ),
+      },
+      {
+        target: parseBackfillPattern(`${host}/bench/backfill`, hosts),
+        concurrency: SIZES.burstConcurrency,
+      },
+    );
+    const backfillMs = msSince(backfillStart);
+    if (backfilled.counts.signed !== SIZES.backfill)
+      throw new Error(`backfill: ${JSON.stringify(backfilled.counts)} of ${SIZES.backfill}`);
     inProcess.keys.close();
 
     // ---- verify, load: by tag (every review resolves its tag with a HEAD), then by digest
@@ -675,9 +742,13 @@ server:
     const signRatio = median(signSignet) / median(signFloor);
     const burstSignetRate = (SIZES.burst / burstSignetMs) * 1000;
     const burstFloorRate = (SIZES.burst / burstFloorMs) * 1000;
+    const backfillRate = (SIZES.backfill / backfillMs) * 1000;
     const missRatio = median(verifyOne) / median(verifyFloor);
     const eightRatio = median(verifyEight) / median(verifyOne);
     const hitP99 = percentile(hitDigest, 99);
+    const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const ledgerP99Cost = percentile(ledgerOn, 99) - percentile(ledgerOff, 99);
+    const ledgerMeanCost = mean(ledgerOn) - mean(ledgerOff);
     const ms = (v: number) => `${fixed(v)} ms`;
     const rows: Row[] = [
       {
@@ -697,6 +768,15 @@ server:
         ratio: `${fixed(burstSignetRate / burstFloorRate)} ×`,
         goal: 'all signed, ≥ 0.7 × floor',
         met: unsigned === 0 && burstSignetRate / burstFloorRate >= 0.7,
+      },
+      {
+        case: 'backfill',
+        measure: `${SIZES.backfill} images listed and signed, ${SIZES.burstConcurrency} at once (in process)`,
+        signet: `${fixed(backfillRate, 0)}/s, ${backfilled.counts.signed} signed`,
+        floor: `${fixed(burstFloorRate, 0)}/s (burst floor)`,
+        ratio: `${fixed(backfillRate / burstFloorRate)} ×`,
+        goal: 'reported',
+        met: undefined,
       },
       {
         case: 'verify, miss',
@@ -733,6 +813,15 @@ server:
         ratio: `${fixed(median(hitTag) / median(headFloor))} ×`,
         goal: 'reported',
         met: undefined,
+      },
+      {
+        case: 'verify, hit + ledger',
+        measure: 'p99 added by recording each review (in process, + 1 event-loop turn)',
+        signet: `${fixed(ledgerP99Cost, 3)} ms (p99 ${fixed(percentile(ledgerOn, 99), 3)} vs ${fixed(percentile(ledgerOff, 99), 3)}; mean +${fixed(ledgerMeanCost, 4)}; ${ledgerRows.n} rows)`,
+        floor: '–',
+        ratio: '–',
+        goal: '≤ 0.05 ms p99',
+        met: ledgerP99Cost <= 0.05,
       },
       ...[loadByTag, loadByDigest].map((l): Row => ({
         case: `verify, load by ${l.by}`,
@@ -808,6 +897,12 @@ server:
         floor: { ms: burstFloorMs, perSecond: burstFloorRate, latency: summary(burstFloorLatencies) },
         ratio: burstSignetRate / burstFloorRate,
       },
+      backfill: {
+        images: SIZES.backfill,
+        ms: backfillMs,
+        perSecond: backfillRate,
+        counts: backfilled.counts,
+      },
       verifyMiss: {
         signet: summary(verifyOne),
         floor: summary(verifyFloor),
@@ -818,6 +913,7 @@ server:
         byDigest: summary(hitDigest),
         byTag: summary(hitTag),
         bareHead: summary(headFloor),
+        ledger: { off: summary(ledgerOff), on: summary(ledgerOn), rows: ledgerRows.n },
       },
       verifyLoad: [loadByTag, loadByDigest],
       bundles,

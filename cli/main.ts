@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   findings: async () => (await import('./commands/ledger')).findings,
   'keys generate': async () => (await import('./commands/keys')).keysGenerate,
   'keys export': async () => (await import('./commands/keys')).keysExport,
+  'keys rotate': async () => (await import('./commands/keys')).keysRotate,
   'config check': async () => (await import('./commands/config')).configCheck,
 };
 

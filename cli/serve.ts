@@ -10,7 +10,9 @@ import { KeyRing } from '../lib/keys/keyring';
 import { preflight } from '../lib/keys/preflight';
 import { ensureLocalKeys } from '../lib/keys/provision';
 import { LedgerRecorder } from '../lib/ledger/recorder';
+import { signingTimes } from '../lib/ledger/records';
 import { SqliteLedger } from '../lib/ledger/sqlite';
+import type { SigningTimeLookup } from '../lib/verification/revocation';
 import { ReverifyLoop, type ReverifyLoopOptions } from '../lib/reverify/loop';
 import { Reverifier } from '../lib/reverify/reverifier';
 import { WebhookSink } from '../lib/reverify/webhook';
@@ -79,11 +81,18 @@ export async function startService(
   await ensureLocalKeys(config, logger);
   for (const warning of checkConfig(config).warnings) logger.warn('config', { warning });
   // The metrics exist before the journal opens (KMS calls in preflight are measured too).
-  const opening: { journal?: Journal } = {};
+  const opening: { journal?: Journal; ledger?: SqliteLedger } = {};
   const metrics = new ServiceMetrics(() =>
     opening.journal === undefined ? undefined : safeDepth(opening.journal),
   );
-  const signet = createSignet(config, { ...options, telemetry: options.telemetry ?? metrics });
+  // Time-bound revocations read when Signet signed from the ledger, opened with the journal below.
+  const signingTime: SigningTimeLookup = (query) =>
+    opening.ledger === undefined ? Promise.resolve(undefined) : signingTimes(opening.ledger)(query);
+  const signet = createSignet(config, {
+    ...options,
+    telemetry: options.telemetry ?? metrics,
+    signingTime,
+  });
   await preflight(config, signet.keys, logger);
 
   const opened = Journal.open(config.journal.path);
@@ -95,6 +104,7 @@ export async function startService(
   let ledger: SqliteLedger;
   try {
     ledger = SqliteLedger.open(opened, { retentionDays: config.ledger.retentionDays });
+    opening.ledger = ledger;
   } catch (error) {
     opened.close();
     throw error;
@@ -305,7 +315,13 @@ function reverifyLoop(
     input: () => {
       const keys = new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir });
       return {
-        verifier: new ImageVerifier({ config, registries: signet.registries, keys, logger }),
+        verifier: new ImageVerifier({
+          config,
+          registries: signet.registries,
+          keys,
+          logger,
+          signingTime: signingTimes(ledger),
+        }),
         revocations: config.revocations,
         settings,
         dispose: () => keys.close(),

@@ -22,6 +22,7 @@ import { describeError } from '../lib/core/errors';
 import type { Telemetry } from '../lib/core/telemetry';
 import { KeyRing } from '../lib/keys/keyring';
 import { DynamoLedger } from '../lib/ledger/dynamodb';
+import { signingTimes } from '../lib/ledger/records';
 import type { Ledger } from '../lib/ledger/types';
 import { RegistryClients } from '../lib/registry/clients';
 import { trustLostDetail } from '../lib/reverify/events';
@@ -149,7 +150,13 @@ async function round(deps: ReverifyDeps): Promise<ReverifyResult> {
   // A key ring of the round's own: a key disabled or removed since admission shows.
   const keys = new KeyRing({ witnesses: config.witnesses, baseDir: config.baseDir });
   const summary = await reverifier.round({
-    verifier: new ImageVerifier({ config, registries: value.registries, keys, logger: signetLogger }),
+    verifier: new ImageVerifier({
+      config,
+      registries: value.registries,
+      keys,
+      logger: signetLogger,
+      signingTime: signingTimes(value.ledger),
+    }),
     revocations: config.revocations,
     settings,
     dispose: () => keys.close(),

@@ -7,6 +7,7 @@ import { KeyRing } from './keys/keyring';
 import { RegistryClients } from './registry/clients';
 import { SignaturePublisher, type PublisherOptions } from './signing/publisher';
 import { SigningPipeline, type ScanLookup } from './signing/pipeline';
+import type { SigningTimeLookup } from './verification/revocation';
 import { ImageVerifier } from './verification/verifier';
 
 /** Knobs the edges (local service, Lambdas, tests, benchmarks) may turn. */
@@ -19,6 +20,8 @@ export interface SignetOptions {
   readonly telemetry?: Telemetry;
   /** Where `signet sign` finds scan results of images already in the registry. */
   readonly scans?: ScanLookup;
+  /** When Signet signed what (its ledger), for time-bound revocations. */
+  readonly signingTime?: SigningTimeLookup;
 }
 
 /** Everything Signet runs on, assembled once from a config: the one composition root. */
@@ -57,6 +60,7 @@ export function createSignet(config: SignetConfig, options: SignetOptions): Sign
     keys,
     logger: options.logger,
     ...(options.telemetry !== undefined ? { telemetry: options.telemetry } : {}),
+    ...(options.signingTime !== undefined ? { signingTime: options.signingTime } : {}),
   });
   return { config, registries, keys, pipeline, verifier };
 }

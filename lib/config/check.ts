@@ -15,6 +15,9 @@ export interface ConfigCheck {
   readonly warnings: string[];
 }
 
+/** Hosts of public transparency logs, where whatever is logged is public. */
+const PUBLIC_LOGS: ReadonlySet<string> = new Set(['rekor.sigstore.dev', 'log2025-1.rekor.sigstore.dev']);
+
 /** Checks a loaded configuration; reads the file system only to see whether key files exist. */
 export function checkConfig(
   config: SignetConfig,
@@ -36,6 +39,15 @@ export function checkConfig(
 
   config.witnesses.forEach((witness, i) => {
     const at = `witnesses[${i}] (${witness.name})`;
+    if (
+      witness.transparencyLog !== undefined &&
+      PUBLIC_LOGS.has(new URL(witness.transparencyLog.url).hostname)
+    ) {
+      warn(
+        `${at}.transparencyLog`,
+        'is the public Sigstore log: every signature, its payload hash and the witness key are published for good (a private Rekor is the usual choice)',
+      );
+    }
     const key = witness.key;
     switch (key.$case) {
       case 'file':
@@ -91,6 +103,13 @@ export function checkConfig(
         at,
         'RSA-PSS signatures are not verifiable by cosign, Kyverno or the Sigstore policy-controller with a PEM public key ' +
           '(they verify RSA keys with PKCS#1 v1.5); use RSA_PKCS1_SHA_256 unless only Signet verifies these images',
+      );
+    }
+    const logged = config.witnesses.find((w) => w.name === rule.witness)?.transparencyLog;
+    if (rule.algorithm === 'RSASSA_PSS_SHA_256' && logged !== undefined) {
+      warn(
+        at,
+        `its witness logs to ${logged.url}, and Rekor checks RSA signatures with PKCS#1 v1.5: it refuses RSA-PSS entries (TLOG_REFUSED), so nothing is signed`,
       );
     }
     if (!rule.enabled) warn(at, 'is disabled: images it matches are not signed');

@@ -82,11 +82,58 @@ export interface GithubClaims {
   readonly trigger: string | undefined;
 }
 
+/**
+ * A Sigstore service a signing witness calls each time it signs: a Rekor transparency log (the
+ * base URL, as cosign's `--rekor-url`) or an RFC 3161 timestamp authority (the endpoint URL, as
+ * cosign's `--timestamp-server-url`). https, or http on a loopback host; no credentials, query or fragment.
+ */
+export interface WitnessService {
+  readonly url: string;
+}
+
 /** A named trusted signer bound to one key (Alibaba Security Center's "witness"). */
 export interface Witness {
   readonly name: string;
+  /**
+   * The witness's key; for a witness with several keys (`keys:`), the one that signs last: the
+   * latest `notBefore` among its keys that can sign, else its first key.
+   */
   readonly key: KeyReference;
   readonly description: string | undefined;
+  /** Signing witnesses only: every signature gets a `hashedrekord` entry in this Rekor (v1 API). Absent: none. */
+  readonly transparencyLog?: WitnessService;
+  /** Signing witnesses only: every signature gets an RFC 3161 timestamp from this TSA. Absent: none. */
+  readonly timestampAuthority?: WitnessService;
+  /** A witness with several keys (`keys:`); undefined: its one `key`, valid at any time. */
+  readonly rotation?: KeyRotation;
+}
+
+/** The kinds of key a rotating witness may list: the ones that are one fixed key. */
+export type SingleKeyReference = Extract<
+  KeyReference,
+  { $case: 'file' | 'kms' | 'publicKeyFile' | 'publicKeyPem' }
+>;
+
+/** One key of a rotating witness and when it is valid (epoch ms, both ends included; undefined: unbounded). */
+export interface WitnessKeyVersion {
+  readonly key: SingleKeyReference;
+  readonly notBefore: number | undefined;
+  readonly notAfter: number | undefined;
+}
+
+/**
+ * A witness's keys over time (`keys:`): it signs with the newest valid key that can sign, and a
+ * signature counts when one of its keys verifies it and was valid when it was made (a verified
+ * log or timestamp time, else the verification time).
+ */
+export interface KeyRotation {
+  /** In the order the config lists them. */
+  readonly keys: readonly WitnessKeyVersion[];
+  /**
+   * The `trusted_root.json` (absolute) whose Rekor logs and timestamp authorities vouch for
+   * signing times; undefined: the Sigstore public-good root.
+   */
+  readonly trustedRootPath: string | undefined;
 }
 
 /** How Signet authenticates to a registry. */

@@ -2,7 +2,17 @@
 import type { BuildContext } from './build';
 import { parseFileUri, parsePublicKey, parseSigningKeyUri, type Parsed } from './keyref';
 import { validatePattern } from '../sigstore/pattern';
-import type { GithubClaims, KeyReference, KeylessSubject, Witness } from './types';
+import { isLoopbackHost } from './hosts';
+import type {
+  GithubClaims,
+  KeyReference,
+  KeyRotation,
+  KeylessSubject,
+  SingleKeyReference,
+  Witness,
+  WitnessKeyVersion,
+  WitnessService,
+} from './types';
 import { didYouMean, Issues, ObjectReader, readString, type Check } from './validate';
 
 export interface WitnessRead {
@@ -29,8 +39,11 @@ const WITNESS_KEYS = [
   'trustedRoot',
   'requireSignedTime',
   'keyless',
+  'keys',
+  'transparencyLog',
+  'timestampAuthority',
 ];
-const WITNESS_KEY_KINDS = ['key', 'publicKey', 'certificate', 'keyless'] as const;
+const WITNESS_KEY_KINDS = ['key', 'publicKey', 'keys', 'certificate', 'keyless'] as const;
 /** Fields of a certificate witness besides `certificate` (which `roots` may replace). */
 const CERTIFICATE_FIELDS = ['certificateChain', 'trustedRoot', 'requireSignedTime'] as const;
 const KEYLESS_KEYS = ['issuer', 'subject', 'subjectRegExp', 'trustedRoot', 'github'];
@@ -70,17 +83,26 @@ export function readWitness(
     issues.add(
       at,
       kinds.length === 0
-        ? 'needs one of key (file:// or awskms://), publicKey, certificate (or roots) or keyless'
-        : `give exactly one of key, publicKey, certificate (or roots) or keyless, not ${kinds.join(' and ')}`,
+        ? 'needs one of key (file:// or awskms://), publicKey, keys, certificate (or roots) or keyless'
+        : `give exactly one of key, publicKey, keys, certificate (or roots) or keyless, not ${kinds.join(' and ')}`,
     );
     return { name, path: at, witness: undefined };
   }
   if (kinds[0] !== 'certificate') {
     for (const field of CERTIFICATE_FIELDS) {
-      if (w.has(field)) w.issue(field, 'only goes with certificate or roots');
+      // A rotating witness checks signing times against a trusted root too.
+      if (field === 'trustedRoot' && kinds[0] === 'keys') continue;
+      if (w.has(field))
+        w.issue(
+          field,
+          field === 'trustedRoot'
+            ? 'only goes with certificate, roots or keys'
+            : 'only goes with certificate or roots',
+        );
     }
   }
   let key: KeyReference | undefined;
+  let rotation: KeyRotation | undefined;
   const kind = kinds[0] as (typeof WITNESS_KEY_KINDS)[number];
   switch (kind) {
     case 'key': {
@@ -96,6 +118,10 @@ export function readWitness(
       if (pem !== undefined) key = take(parsePublicKey(pem, context.baseDir), issues, w.at('publicKey'));
       break;
     }
+    case 'keys':
+      rotation = readKeyRotation(w, context, issues);
+      key = rotation === undefined ? undefined : signsLast(rotation.keys);
+      break;
     case 'certificate':
       key = readCertificateWitness(w, context, issues);
       break;
@@ -103,12 +129,166 @@ export function readWitness(
       key = readKeylessWitness(w, context, issues);
       break;
   }
+  // transparencyLog, timestampAuthority: Sigstore services every signature goes through (signing keys only).
+  const services = readWitnessServices(w, kind === 'key' || (kind === 'keys' && canSign(key)), issues);
   return {
     name,
     path: at,
-    witness: valid === undefined || key === undefined ? undefined : { name: valid, key, description },
+    witness:
+      valid === undefined || key === undefined || services === undefined
+        ? undefined
+        : { name: valid, key, description, ...services, ...(rotation !== undefined ? { rotation } : {}) },
   };
 }
+
+const KEY_VERSION_FIELDS = ['key', 'publicKey', 'notBefore', 'notAfter'];
+// An RFC 3339 date-time with a zone: a key's window must not depend on the machine's zone.
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+const canSign = (key: KeyReference | undefined): boolean => key?.$case === 'file' || key?.$case === 'kms';
+
+/** The key a rotating witness signs with last: the latest notBefore among the keys that can sign, else the first. */
+function signsLast(versions: readonly WitnessKeyVersion[]): SingleKeyReference | undefined {
+  let last: WitnessKeyVersion | undefined;
+  for (const version of versions) {
+    if (!canSign(version.key)) continue;
+    if (last === undefined || (version.notBefore ?? -Infinity) > (last.notBefore ?? -Infinity))
+      last = version;
+  }
+  return (last ?? versions[0])?.key;
+}
+
+/**
+ * `keys: [{key | publicKey, notBefore?, notAfter?}, ...]` and the witness's `trustedRoot`: a
+ * witness whose keys rotate. Undefined when an entry has a problem (each one reported).
+ */
+function readKeyRotation(w: ObjectReader, context: BuildContext, issues: Issues): KeyRotation | undefined {
+  const before = issues.count;
+  const seen = new Map<string, string>();
+  const keys =
+    w.list(
+      'keys',
+      (item, itemAt) => {
+        const k = ObjectReader.of(issues, itemAt, item, KEY_VERSION_FIELDS);
+        if (k === undefined) return undefined;
+        let key: KeyReference | undefined;
+        if (k.has('key') === k.has('publicKey')) {
+          issues.add(itemAt, 'give exactly one of key (file:// or awskms://) and publicKey');
+        } else if (k.has('key')) {
+          const uri = k.requiredString('key');
+          if (uri !== undefined)
+            key = take(parseSigningKeyUri(uri, context.baseDir, context.env), issues, k.at('key'));
+        } else {
+          const pem = k.requiredString('publicKey');
+          if (pem !== undefined) key = take(parsePublicKey(pem, context.baseDir), issues, k.at('publicKey'));
+        }
+        const notBefore = readDateTime(k, 'notBefore');
+        const notAfter = readDateTime(k, 'notAfter');
+        if (notBefore !== undefined && notAfter !== undefined && notAfter <= notBefore) {
+          k.issue('notAfter', 'must be after notBefore');
+        }
+        if (key === undefined || !isSingleKey(key)) return undefined;
+        const same = sameKeyLabel(key);
+        const first = seen.get(same);
+        if (first !== undefined) {
+          issues.add(itemAt, `names the same key as ${first}`);
+          return undefined;
+        }
+        seen.set(same, itemAt);
+        return { key, notBefore, notAfter };
+      },
+      { nonEmpty: true, required: true },
+    ) ?? [];
+  // trustedRoot: the Sigstore trusted root whose logs and TSAs give signing times.
+  const rootUri = w.optionalString('trustedRoot');
+  const trustedRootPath =
+    rootUri === undefined
+      ? undefined
+      : take(parseFileUri(rootUri, context.baseDir), issues, w.at('trustedRoot'));
+  return issues.count > before ? undefined : { keys, trustedRootPath };
+}
+
+const isSingleKey = (key: KeyReference): key is SingleKeyReference =>
+  key.$case === 'file' ||
+  key.$case === 'kms' ||
+  key.$case === 'publicKeyFile' ||
+  key.$case === 'publicKeyPem';
+
+/** What makes two entries of one `keys:` list the same key, as far as the config alone tells. */
+function sameKeyLabel(key: SingleKeyReference): string {
+  switch (key.$case) {
+    case 'file':
+    case 'publicKeyFile':
+      return `file:${key.path}`;
+    case 'kms':
+      return `kms:${key.endpoint ?? ''}:${key.keyId}`;
+    case 'publicKeyPem':
+      return `pem:${key.pem.replace(/\s+/g, '')}`;
+  }
+}
+
+/** `notBefore` / `notAfter`: an RFC 3339 date-time with a zone, as epoch ms. */
+function readDateTime(r: ObjectReader, field: string): number | undefined {
+  const raw = r.get(field);
+  if (raw === undefined) return undefined;
+  // A YAML 1.1 timestamp parser would hand over a Date; the loader's core schema gives strings.
+  const at =
+    raw instanceof Date
+      ? raw.getTime()
+      : typeof raw === 'string' && DATE_TIME.test(raw)
+        ? Date.parse(raw)
+        : Number.NaN;
+  if (!Number.isNaN(at)) return at;
+  r.issue(
+    field,
+    `must be a date-time with a zone, e.g. "2026-06-01T00:00:00Z"${typeof raw === 'string' ? `, got "${raw.slice(0, 100)}"` : ''}`,
+  );
+  return undefined;
+}
+
+/** The Sigstore services a signing witness calls when it signs; fields absent when not configured. */
+const WITNESS_SERVICES = ['transparencyLog', 'timestampAuthority'] as const;
+
+/**
+ * `transparencyLog: {url}` and `timestampAuthority: {url}`, each only on a witness with a signing
+ * `key`; undefined when one of them has a problem (reported).
+ */
+function readWitnessServices(
+  w: ObjectReader,
+  signs: boolean,
+  issues: Issues,
+): { transparencyLog?: WitnessService; timestampAuthority?: WitnessService } | undefined {
+  const before = issues.count;
+  const services: { transparencyLog?: WitnessService; timestampAuthority?: WitnessService } = {};
+  for (const field of WITNESS_SERVICES) {
+    if (!w.has(field)) continue;
+    if (!signs) {
+      w.issue(field, 'only goes with key: verify-only witnesses do not sign');
+      continue;
+    }
+    const s = ObjectReader.of(issues, w.at(field), w.get(field), ['url']);
+    const url = s?.requiredString('url', checkServiceUrl);
+    if (url !== undefined) services[field] = { url: url.replace(/\/+$/, '') };
+  }
+  return issues.count > before ? undefined : services;
+}
+
+/** A Rekor or TSA URL: https, or http on a loopback host (a test or sidecar service); nothing secret in it. */
+const checkServiceUrl: Check<string> = (value) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `must be an https:// URL, got ${JSON.stringify(value.slice(0, 200))}`;
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.host)) {
+    return 'must be https:// (http:// only on localhost, 127.0.0.0/8 or [::1])';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https:// URL';
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials';
+  if (url.search !== '' || url.hash !== '') return 'must have no query or fragment';
+  return undefined;
+};
 
 /**
  * A certificate witness: `certificate` (file://, a pinned signing certificate), `roots` (file://

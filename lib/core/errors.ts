@@ -147,6 +147,42 @@ export class PublishError extends SignetError<PublishErrorCode> {
   override readonly name = 'PublishError';
 }
 
+export type SigstoreServiceErrorCode =
+  /** The transparency log (Rekor) is unreachable, timed out, throttled or failing (5xx): retried. */
+  | 'TLOG_UNAVAILABLE'
+  /** The transparency log refused the entry (a 4xx other than throttling). */
+  | 'TLOG_REFUSED'
+  /** The log's answer is not the entry we sent, too large, malformed, or redirected elsewhere. */
+  | 'TLOG_ANSWER_INVALID'
+  /** The timestamp authority is unreachable, timed out, throttled or failing (5xx): retried. */
+  | 'TSA_UNAVAILABLE'
+  /** The timestamp authority refused the request (a 4xx, or a TimeStampResp with status rejection). */
+  | 'TSA_REFUSED'
+  /** The timestamp does not parse, is too large, or does not cover the signature with our nonce. */
+  | 'TSA_ANSWER_INVALID';
+
+/** A Sigstore service a witness signs with (a Rekor log, an RFC 3161 TSA) failed or answered wrong. */
+export class SigstoreServiceError extends SignetError<SigstoreServiceErrorCode> {
+  override readonly name = 'SigstoreServiceError';
+  /** `scheme://host[:port]` of the service: never its path, which may carry a token. */
+  readonly service: string;
+
+  constructor(
+    code: SigstoreServiceErrorCode,
+    service: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, `${service}: ${message}`, options);
+    this.service = service;
+  }
+
+  /** Worth another attempt: an outage, a timeout, throttling. */
+  get retryable(): boolean {
+    return this.code === 'TLOG_UNAVAILABLE' || this.code === 'TSA_UNAVAILABLE';
+  }
+}
+
 export type AccessErrorCode = 'UNAUTHORIZED' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'OVERLOADED';
 
 /** A request Signet will not serve: no valid credentials, no such route, or too many at once. */
@@ -156,7 +192,10 @@ export class AccessError extends SignetError<AccessErrorCode> {
 
 /** True when another attempt at the same operation may succeed. */
 export function isRetryable(err: unknown): boolean {
-  return (err instanceof RegistryError || err instanceof KeyError) && err.retryable;
+  return (
+    (err instanceof RegistryError || err instanceof KeyError || err instanceof SigstoreServiceError) &&
+    err.retryable
+  );
 }
 
 /**
@@ -190,7 +229,8 @@ export function httpStatusOf(err: unknown): number {
     }
   }
   if (err instanceof ConfigError) return 500;
-  if (err instanceof RegistryError || err instanceof KeyError) return err.retryable ? 503 : 502;
+  if (err instanceof RegistryError || err instanceof KeyError || err instanceof SigstoreServiceError)
+    return err.retryable ? 503 : 502;
   return 500;
 }
 

@@ -4,10 +4,11 @@
  * an OCI referrer of the image (an image manifest with `artifactType` the bundle media type, the
  * empty config, the bundle as its one layer and the image as its `subject`).
  */
-import { bundleToJSON, toDSSEBundle } from '@sigstore/bundle';
+import { bundleToJSON, envelopeToJSON, toDSSEBundle, type Bundle } from '@sigstore/bundle';
 import type { Descriptor } from '../registry/types';
 import { MEDIA_TYPES } from '../registry/types';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from './dsse';
+import { bundleTlogEntry, type SigningProof } from './log-evidence';
 import { sha256Digest } from './payload';
 
 /** The empty config (`application/vnd.oci.empty.v1+json`) every referrer manifest names. */
@@ -19,19 +20,52 @@ export const BUNDLE_ANNOTATIONS = {
   'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE,
 } as const;
 
-/** The bytes of a v0.3 bundle holding one DSSE signature over `statement` and the key hint. */
-export function dsseBundle(statement: Buffer, signature: Buffer, keyHint: string | undefined): Buffer {
+/**
+ * The bytes of a v0.3 bundle holding one DSSE signature over `statement` and the key hint, with
+ * the witness's log entry (inclusion promise and proof) and RFC 3161 timestamp when it has them.
+ */
+export function dsseBundle(
+  statement: Buffer,
+  signature: Buffer,
+  keyHint: string | undefined,
+  proof: SigningProof = {},
+): Buffer {
+  const bundle = unwitnessedBundle(statement, signature, keyHint);
+  const witnessed: Bundle = {
+    ...bundle,
+    verificationMaterial: {
+      ...bundle.verificationMaterial,
+      tlogEntries: proof.tlogEntry === undefined ? [] : [bundleTlogEntry(proof.tlogEntry)],
+      timestampVerificationData:
+        proof.rfc3161Timestamp === undefined
+          ? bundle.verificationMaterial.timestampVerificationData
+          : { rfc3161Timestamps: [{ signedTimestamp: proof.rfc3161Timestamp }] },
+    },
+  };
+  return Buffer.from(JSON.stringify(bundleToJSON(witnessed)), 'utf8');
+}
+
+/** The DSSE envelope of `dsseBundle` as JSON, as a transparency log's `dsse` entry takes it. */
+export function dsseEnvelopeJson(statement: Buffer, signature: Buffer, keyHint: string | undefined): string {
+  const { content } = unwitnessedBundle(statement, signature, keyHint);
+  return JSON.stringify(envelopeToJSON(content.dsseEnvelope));
+}
+
+function unwitnessedBundle(
+  statement: Buffer,
+  signature: Buffer,
+  keyHint: string | undefined,
+): ReturnType<typeof toDSSEBundle> {
   // What @sigstore/sign's DSSEBundleBuilder does with no transparency-log witness, without
   // importing the package's index (which brings Fulcio, Rekor and TSA clients into the Lambda
   // bundles: 0.66 MB → 1.6 MB).
-  const bundle = toDSSEBundle({
+  return toDSSEBundle({
     artifact: statement,
     artifactType: IN_TOTO_PAYLOAD_TYPE,
     signature,
     keyHint,
     certificateChain: false,
   });
-  return Buffer.from(JSON.stringify(bundleToJSON(bundle)), 'utf8');
 }
 
 /** The referrer manifest that carries one bundle, with `subject` the image. */

@@ -6,8 +6,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import * as path from 'node:path';
 import type { Signer } from '@sigstore/sign';
-import type { KeyReference, SigningAlgorithm, Witness } from '../config/types';
-import { ConfigError } from '../core/errors';
+import type { KeyReference, SigningAlgorithm, SingleKeyReference, Witness } from '../config/types';
+import { ConfigError, KeyError } from '../core/errors';
 import { onceUntilFailure } from '../core/once';
 import { certificateTrust, type CertificateTrust } from '../sigstore/certificate';
 import { keylessPolicy } from '../sigstore/identity';
@@ -38,7 +38,67 @@ export type WitnessTrust =
   /** A keyless identity and the Sigstore trusted root its certificates must chain to. */
   | { readonly $case: 'keyless'; readonly policy: KeylessPolicy; readonly root: TrustedRoot }
   /** Certificate roots (or a pinned certificate) and the trusted root that vouches for signing times. */
-  | { readonly $case: 'certificate'; readonly trust: CertificateTrust };
+  | { readonly $case: 'certificate'; readonly trust: CertificateTrust }
+  /** A rotating witness's keys, each with its window, and the trusted root that vouches for signing times. */
+  | { readonly $case: 'keys'; readonly keys: readonly TrustedKey[]; readonly evidence: TrustedRoot };
+
+/** One public key of a rotating witness and when it is valid (epoch ms, both ends included; undefined: unbounded). */
+export interface TrustedKey {
+  readonly key: KeyObject;
+  /** `sha256:<SPKI digest>`. */
+  readonly keyId: string;
+  readonly notBefore: number | undefined;
+  readonly notAfter: number | undefined;
+}
+
+/** One key of a witness and when it is valid (epoch ms, both ends included; undefined: unbounded). */
+export interface KeyVersion {
+  readonly key: WitnessKey;
+  readonly notBefore: number | undefined;
+  readonly notAfter: number | undefined;
+}
+
+/** True when `at` (epoch ms) lies in the window. */
+export const validAt = (
+  window: { readonly notBefore: number | undefined; readonly notAfter: number | undefined },
+  at: number,
+): boolean =>
+  (window.notBefore === undefined || at >= window.notBefore) &&
+  (window.notAfter === undefined || at <= window.notAfter);
+
+/** `2026-06-01T00:00:00.000Z .. 2026-06-30T00:00:00.000Z` (`…` for an open end). */
+export const describeWindow = (window: {
+  readonly notBefore: number | undefined;
+  readonly notAfter: number | undefined;
+}): string => {
+  const end = (ms: number | undefined): string => (ms === undefined ? '…' : new Date(ms).toISOString());
+  return `${end(window.notBefore)} .. ${end(window.notAfter)}`;
+};
+
+/**
+ * The key witness `witness` signs with at `now`: of its keys that can sign and are valid then,
+ * the one with the latest `notBefore` (the first listed on a tie). Throws KeyError KEY_UNAVAILABLE
+ * when there is none (every signing key expired, or not valid yet).
+ */
+export function signingVersion(witness: string, versions: readonly KeyVersion[], now: number): WitnessKey {
+  let newest: KeyVersion | undefined;
+  for (const version of versions) {
+    if (!version.key.canSign || !validAt(version, now)) continue;
+    if (newest === undefined || (version.notBefore ?? -Infinity) > (newest.notBefore ?? -Infinity))
+      newest = version;
+  }
+  if (newest !== undefined) return newest.key;
+  const signing = versions.filter((v) => v.key.canSign);
+  throw new KeyError(
+    'KEY_UNAVAILABLE',
+    witness,
+    `witness "${witness}" has no key that can sign at ${new Date(now).toISOString()}: ${
+      signing.length === 0
+        ? 'every key is verify-only (publicKey)'
+        : `its signing keys are valid ${signing.map((v) => describeWindow(v)).join(', ')}`
+    }; add a key (signet keys rotate ${witness})`,
+  );
+}
 
 type KeylessReference = Extract<KeyReference, { $case: 'keyless' }>;
 type CertificateReference = Extract<KeyReference, { $case: 'certificate' }>;
@@ -192,9 +252,11 @@ export class CertificateWitnessKey implements WitnessKey {
   }
 }
 
-/** One witness's key and what verifies its signatures. */
+/** One witness's keys and what verifies its signatures. */
 interface KeyEntry {
-  readonly key: WitnessKey;
+  /** The key it signs with at `now` (epoch ms). */
+  readonly signing: (now: number) => WitnessKey;
+  readonly versions: readonly KeyVersion[];
   readonly trust: () => Promise<WitnessTrust>;
 }
 
@@ -221,9 +283,21 @@ export class KeyRing {
     return [...this.witnesses.keys()];
   }
 
-  /** The key of witness `name`; throws ConfigError WITNESS_UNKNOWN for a name the config lacks. */
-  get(name: string): WitnessKey {
-    return this.entry(name).key;
+  /**
+   * The key of witness `name`, the one it signs with at `now` for a witness with several keys.
+   * Throws ConfigError WITNESS_UNKNOWN for a name the config lacks, KeyError KEY_UNAVAILABLE when
+   * none of a rotating witness's signing keys is valid at `now`.
+   */
+  get(name: string, now: number = Date.now()): WitnessKey {
+    return this.entry(name).signing(now);
+  }
+
+  /**
+   * Every key of witness `name` with its window: the keys of `keys:` in config order, or its one
+   * key, valid at any time. Throws ConfigError WITNESS_UNKNOWN for a name the config lacks.
+   */
+  versions(name: string): readonly KeyVersion[] {
+    return this.entry(name).versions;
   }
 
   /**
@@ -264,19 +338,43 @@ export class KeyRing {
   private build(witness: Witness): KeyEntry {
     const ref = witness.key;
     const resolve = (p: string): string => path.resolve(this.config.baseDir, p);
+    const only = (key: WitnessKey): Omit<KeyEntry, 'trust'> => ({
+      signing: () => key,
+      versions: [{ key, notBefore: undefined, notAfter: undefined }],
+    });
     const withKey = (key: WitnessKey): KeyEntry => ({
-      key,
+      ...only(key),
       trust: async () => ({ $case: 'key', key: await key.publicKey() }),
     });
+    if (witness.rotation !== undefined) {
+      const { trustedRootPath } = witness.rotation;
+      const versions = witness.rotation.keys.map((v) => ({ ...v, key: this.single(witness.name, v.key) }));
+      return {
+        signing: (now) => signingVersion(witness.name, versions, now),
+        versions,
+        trust: onceUntilFailure(async (): Promise<WitnessTrust> => {
+          const [keys, evidence] = await Promise.all([
+            Promise.all(
+              versions.map(async (v): Promise<TrustedKey> => {
+                const key = await v.key.publicKey();
+                return { key, keyId: keyIdOf(key), notBefore: v.notBefore, notAfter: v.notAfter };
+              }),
+            ),
+            readTrustedRoot(
+              trustedRootPath === undefined ? undefined : resolve(trustedRootPath),
+              witness.name,
+            ),
+          ]);
+          return { $case: 'keys', keys, evidence };
+        }),
+      };
+    }
     switch (ref.$case) {
       case 'file':
-        return withKey(new FileWitnessKey(witness.name, resolve(ref.path)));
       case 'kms':
-        return withKey(new KmsWitnessKey(witness.name, ref, this.kmsClients));
       case 'publicKeyFile':
-        return withKey(new PublicWitnessKey(witness.name, { $case: 'file', path: resolve(ref.path) }));
       case 'publicKeyPem':
-        return withKey(new PublicWitnessKey(witness.name, { $case: 'pem', pem: ref.pem }));
+        return withKey(this.single(witness.name, ref));
       case 'certificate': {
         const key = new CertificateWitnessKey(witness.name, {
           ...ref,
@@ -285,15 +383,30 @@ export class KeyRing {
           rootPaths: ref.rootPaths.map(resolve),
           trustedRootPath: ref.trustedRootPath === undefined ? undefined : resolve(ref.trustedRootPath),
         });
-        return { key, trust: key.trust };
+        return { ...only(key), trust: key.trust };
       }
       case 'keyless': {
         const key = new KeylessWitnessKey(witness.name, {
           ...ref,
           trustedRootPath: ref.trustedRootPath === undefined ? undefined : resolve(ref.trustedRootPath),
         });
-        return { key, trust: key.trust };
+        return { ...only(key), trust: key.trust };
       }
+    }
+  }
+
+  /** The key behind one reference: a key file, a KMS key, a public key. */
+  private single(witness: string, ref: SingleKeyReference): WitnessKey {
+    const resolve = (p: string): string => path.resolve(this.config.baseDir, p);
+    switch (ref.$case) {
+      case 'file':
+        return new FileWitnessKey(witness, resolve(ref.path));
+      case 'kms':
+        return new KmsWitnessKey(witness, ref, this.kmsClients);
+      case 'publicKeyFile':
+        return new PublicWitnessKey(witness, { $case: 'file', path: resolve(ref.path) });
+      case 'publicKeyPem':
+        return new PublicWitnessKey(witness, { $case: 'pem', pem: ref.pem });
     }
   }
 }

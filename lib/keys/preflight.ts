@@ -11,12 +11,15 @@ import type { KeyReference, SignetConfig } from '../config/types';
 import { ConfigError, describeError, type FieldIssue } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { assertAlgorithmFits, keyIdOf, shapeOf } from './algorithms';
-import type { WitnessTrust } from './keyring';
+import type { KeyVersion, WitnessTrust } from './keyring';
+import { KmsWitnessKey } from './kms-key';
 import type { WitnessKey } from './types';
 
 /** Where preflight gets keys from (the KeyRing). */
 export interface PreflightKeys {
   get(name: string): WitnessKey;
+  /** Every key of a witness, with its window (a rotating witness's `keys:`; else its one key). */
+  versions(name: string): readonly KeyVersion[];
   /** Loads (and keeps) what verifies a witness: trusted roots, certificate roots. */
   trust(name: string): Promise<WitnessTrust>;
 }
@@ -49,6 +52,7 @@ export async function inspectKeys(
 ): Promise<PreflightResult> {
   const kinds = new Map(config.witnesses.map((w) => [w.name, w.key.$case]));
   const fixedKey = new Map(config.witnesses.map((w) => [w.name, hasFixedKey(w.key)]));
+  const rotating = new Set(config.witnesses.filter((w) => w.rotation !== undefined).map((w) => w.name));
   const missingFiles = options.missingFiles ?? 'fail';
   const looks = new Map<string, Promise<KeyLook>>();
   const look = (witness: string): Promise<KeyLook> => {
@@ -56,6 +60,18 @@ export async function inspectKeys(
     if (pending === undefined) {
       pending = lookUp(witness, kinds.get(witness), keys, missingFiles);
       looks.set(witness, pending);
+    }
+    return pending;
+  };
+  // A rotating witness: each of its keys, looked at once (its kind is its own, not the witness's).
+  const versionLooks = new Map<string, Promise<KeyLook[]>>();
+  const lookVersions = (witness: string): Promise<KeyLook[]> => {
+    let pending = versionLooks.get(witness);
+    if (pending === undefined) {
+      pending = Promise.all(
+        keys.versions(witness).map((v) => lookUp(witness, kindOf(v.key), { get: () => v.key }, missingFiles)),
+      );
+      versionLooks.set(witness, pending);
     }
     return pending;
   };
@@ -84,6 +100,20 @@ export async function inspectKeys(
       } catch (err) {
         issues.push({ path: `signingRules[${i}].algorithm`, message: describeError(err) });
       }
+      // Every key a rotating witness will sign with must fit too, not only today's.
+      if (!rotating.has(rule.witness)) return;
+      const versions = keys.versions(rule.witness);
+      const looked = await lookVersions(rule.witness);
+      looked.forEach((found, k) => {
+        if (versions[k]?.key.canSign !== true) return;
+        const other = note(rule.witness, found, `signingRules[${i}].witness`);
+        if (other === undefined || keyIdOf(other) === keyIdOf(key)) return;
+        try {
+          assertAlgorithmFits(shapeOf(other), rule.algorithm, `of witness "${rule.witness}" (keys[${k}])`);
+        } catch (err) {
+          issues.push({ path: `signingRules[${i}].algorithm`, message: describeError(err) });
+        }
+      });
     }),
   );
 
@@ -91,22 +121,28 @@ export async function inspectKeys(
     config.policies.flatMap((policy, p) =>
       policy.attestors.map(async (set, s) => {
         if (set.count < 2) return;
-        // N of M means N distinct keys: two names for one key must not count twice.
+        // N of M means N distinct keys: two names for one key must not count twice. The keys of
+        // one rotating witness are one signer; two witnesses sharing any key are not two.
         const byKey = new Map<string, string>();
         for (const witness of set.witnesses) {
           // Keyless and unpinned certificate witnesses have no key until a signature brings one.
           if (fixedKey.get(witness) === false) continue;
-          const key = note(witness, await look(witness), `policies[${p}].attestors[${s}]`);
-          if (key === undefined) continue;
-          const id = keyIdOf(key);
-          const other = byKey.get(id);
-          if (other !== undefined) {
-            issues.push({
-              path: `policies[${p}].attestors[${s}].witnesses`,
-              message: `witnesses "${other}" and "${witness}" hold the same key (${id}), so they cannot count as ${set.count} distinct signers`,
-            });
-          } else {
-            byKey.set(id, witness);
+          const found = rotating.has(witness) ? await lookVersions(witness) : [await look(witness)];
+          const ids = new Set<string>();
+          for (const one of found) {
+            const key = note(witness, one, `policies[${p}].attestors[${s}]`);
+            if (key !== undefined) ids.add(keyIdOf(key));
+          }
+          for (const id of ids) {
+            const other = byKey.get(id);
+            if (other !== undefined && other !== witness) {
+              issues.push({
+                path: `policies[${p}].attestors[${s}].witnesses`,
+                message: `witnesses "${other}" and "${witness}" hold the same key (${id}), so they cannot count as ${set.count} distinct signers`,
+              });
+            } else {
+              byKey.set(id, witness);
+            }
           }
         }
       }),
@@ -185,10 +221,13 @@ export async function preflight(
   }
 }
 
+/** The kind of one key, as `lookUp` tells KMS keys from local ones. */
+const kindOf = (key: WitnessKey): string => (key instanceof KmsWitnessKey ? 'kms' : 'local');
+
 async function lookUp(
   witness: string,
   kind: string | undefined,
-  keys: PreflightKeys,
+  keys: Pick<PreflightKeys, 'get'>,
   missingFiles: 'skip' | 'fail',
 ): Promise<KeyLook> {
   if (kind === 'keyless') return { $case: 'broken', reason: 'is keyless: it has no key to check' };

@@ -84,14 +84,21 @@ export class DynamoLedger implements Ledger {
   }
 
   async write(batch: LedgerBatch): Promise<void> {
-    const puts: Item[] = [
-      ...batch.decisions.flatMap((d) => this.decisionItems(d)),
-      ...dedupe(batch.admitted).map((a) => this.admittedItem(a)),
-    ];
     await Promise.all([
       // A signature keeps its first record: a redelivered push must not move its time.
-      ...batch.signatures.map((r) => this.putOnce(this.signatureItem(r))),
-      this.batchPut(puts),
+      ...batch.signatures.map((r) =>
+        this.putIf(this.signatureItem(r), 'attribute_not_exists(#pk)', { '#pk': PK }, {}),
+      ),
+      // The latest admission wins, as in SQLite: one delivered late does not move it back.
+      ...dedupe(batch.admitted).map((a) =>
+        this.putIf(
+          this.admittedItem(a),
+          'attribute_not_exists(#pk) OR #at <= :at',
+          { '#pk': PK, '#at': 'at' },
+          { ':at': n(a.lastAdmittedAt) },
+        ),
+      ),
+      this.batchPut(batch.decisions.flatMap((d) => this.decisionItems(d))),
     ]);
   }
 
@@ -104,8 +111,12 @@ export class DynamoLedger implements Ledger {
       return query.limit !== undefined && found.length >= query.limit;
     };
     if (query.digest !== undefined) {
-      // One digest has a handful of signatures: read them all and order them here.
-      await this.each({ key: [`DIGEST#${query.digest}`, { prefix: 'SIG#' }] }, keep);
+      // One digest has a handful of signatures, in id order: read them all, then take the newest.
+      await this.each({ key: [`DIGEST#${query.digest}`, { prefix: 'SIG#' }] }, (item) => {
+        const record = decode<SignatureRecord>(item);
+        if (record !== undefined && matchesSignature(record, query)) found.push(record);
+        return false;
+      });
       return newest(found, (r) => r.signedAt, query.limit);
     }
     if (query.repository !== undefined) {
@@ -135,9 +146,14 @@ export class DynamoLedger implements Ledger {
     if (query.witness !== undefined) return [];
     if (query.digest !== undefined) {
       const { since, until } = query;
-      const from = since === undefined ? 'DEC#' : `DEC#${iso(since)}`;
-      const to = until === undefined ? 'DEC$' : `DEC#${iso(until)}`;
-      await this.each({ key: [`DIGEST#${query.digest}`, { between: [from, to] }], forward: false }, keep);
+      const range: KeyRange =
+        since === undefined && until === undefined
+          ? { prefix: 'DEC#' }
+          : {
+              from: since === undefined ? 'DEC#' : `DEC#${iso(since)}`,
+              to: until === undefined ? 'DEC$' : `DEC#${iso(until)}`,
+            };
+      await this.each({ key: [`DIGEST#${query.digest}`, range], forward: false }, keep);
     } else if (query.repository !== undefined) {
       await this.each(
         { index: 'byRepository', key: [`REPO#${query.repository}`, this.range(query)], type: 'decision' },
@@ -247,11 +263,16 @@ export class DynamoLedger implements Ledger {
     };
   }
 
-  /** The sort-key range of `query`'s time range on a `<iso time>#...` index. */
-  private range(query: LedgerQuery): KeyRange {
-    const from = query.since === undefined ? '' : iso(query.since);
-    const to = query.until === undefined ? '~' : iso(query.until);
-    return { between: [from, to] };
+  /**
+   * The sort-key range of `query`'s time range on a `<iso time>#...` index. DynamoDB refuses an
+   * empty string in a key condition, so an open end is left out rather than written as ''.
+   */
+  private range(query: LedgerQuery): KeyRange | undefined {
+    if (query.since === undefined && query.until === undefined) return undefined;
+    return {
+      ...(query.since !== undefined ? { from: iso(query.since) } : {}),
+      ...(query.until !== undefined ? { to: iso(query.until) } : {}),
+    };
   }
 
   /** A time-only query: the day buckets of the range, newest first. */
@@ -291,10 +312,18 @@ export class DynamoLedger implements Ledger {
       if ('prefix' in range) {
         condition += ' AND begins_with(#sk, :prefix)';
         values[':prefix'] = s(range.prefix);
-      } else {
+      } else if (range.from !== undefined && range.to !== undefined) {
+        // DynamoDB refuses a BETWEEN whose bounds are the wrong way round: nothing is in it.
+        if (range.from > range.to) return false;
         condition += ' AND #sk BETWEEN :from AND :to';
-        values[':from'] = s(range.between[0]);
-        values[':to'] = s(range.between[1]);
+        values[':from'] = s(range.from);
+        values[':to'] = s(range.to);
+      } else if (range.from !== undefined) {
+        condition += ' AND #sk >= :from';
+        values[':from'] = s(range.from);
+      } else if (range.to !== undefined) {
+        condition += ' AND #sk <= :to';
+        values[':to'] = s(range.to);
       }
     }
     const filters: string[] = [];
@@ -329,14 +358,21 @@ export class DynamoLedger implements Ledger {
     return false;
   }
 
-  private async putOnce(item: Item): Promise<void> {
+  /** Puts `item` when `condition` holds for the item it would replace; otherwise leaves it. */
+  private async putIf(
+    item: Item,
+    condition: string,
+    names: Record<string, string>,
+    values: Item,
+  ): Promise<void> {
     try {
       await this.options.client.send(
         new PutItemCommand({
           TableName: this.options.table,
           Item: item,
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
         }),
       );
     } catch (error) {
@@ -395,8 +431,8 @@ export class DynamoLedger implements Ledger {
   }
 }
 
-/** A sort-key condition: a prefix, or an inclusive range. */
-type KeyRange = { readonly prefix: string } | { readonly between: readonly [string, string] };
+/** A sort-key condition: a prefix, or an inclusive range (an end left out is open). */
+type KeyRange = { readonly prefix: string } | { readonly from?: string; readonly to?: string };
 
 function decode<T>(item: Item): T | undefined {
   const text = item['record']?.S;

@@ -10,6 +10,7 @@ export {
   matchesDecision,
   matchesSignature,
   signatureRecords,
+  signingTimes,
   verifyRecord,
 } from './records';
 export { LedgerRecorder, type LedgerRecorderOptions } from './recorder';

@@ -59,15 +59,78 @@ type Entry =
       readonly report: SigningReport;
       readonly eventId: string | undefined;
     }
-  /** Records built already (requeued after a failed write). */
+  /**
+   * One entry's records, built already (requeued after a failed write, so that a retry writes the
+   * same decision ids and a dropped entry is one entry, whatever it held).
+   */
   | { readonly $case: 'built'; readonly batch: LedgerBatch };
+
+/**
+ * First in, first out, with O(1) push and drop-oldest: `Array.shift`/`splice(0, n)` would move
+ * every entry behind, on the caller's path once the store has been failing for a while.
+ */
+class EntryQueue {
+  private items: (Entry | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(entry: Entry): void {
+    this.items.push(entry);
+  }
+
+  /** Removes and returns the oldest `count` entries. */
+  take(count: number): Entry[] {
+    const end = Math.min(this.items.length, this.head + count);
+    const taken = this.items.slice(this.head, end) as Entry[];
+    this.discard(end - this.head);
+    return taken;
+  }
+
+  /** Drops the oldest `count` entries. */
+  discard(count: number): void {
+    const end = Math.min(this.items.length, this.head + count);
+    this.items.fill(undefined, this.head, end);
+    this.head = end;
+    // Compact once the dead front outweighs the live entries: amortised O(1) per entry.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Puts `entries` back in front, in their order (a failed write's, on the flush's path). */
+  requeue(entries: readonly Entry[]): void {
+    this.items = [...entries, ...this.items.slice(this.head)];
+    this.head = 0;
+  }
+}
+
+const EMPTY: LedgerBatch = { signatures: [], decisions: [], admitted: [] };
+
+/** One batch of many entries' records. */
+function merge(built: readonly { readonly batch: LedgerBatch }[]): LedgerBatch {
+  const signatures: SignatureRecord[] = [];
+  const decisions: DecisionRecord[] = [];
+  const admitted: AdmittedImage[] = [];
+  for (const { batch } of built) {
+    signatures.push(...batch.signatures);
+    decisions.push(...batch.decisions);
+    admitted.push(...batch.admitted);
+  }
+  return { signatures, decisions, admitted };
+}
 
 /** The queue in front of a ledger; see the file comment. */
 export class LedgerRecorder {
-  private queue: Entry[] = [];
+  private readonly queue = new EntryQueue();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  private dropped = 0;
+  private dropLogged = false;
   private lastPrune: number;
   private readonly written = new Map<string, { at: number; verdict: string }>();
   private readonly clock: () => number;
@@ -128,7 +191,7 @@ export class LedgerRecorder {
 
   private enqueue(entry: Entry): void {
     this.queue.push(entry);
-    if (this.queue.length > this.maxPending) this.drop(this.queue.length - this.maxPending, undefined);
+    if (this.queue.length > this.maxPending) this.drop(this.queue.length - this.maxPending);
     if (this.closed) return;
     if (this.queue.length >= this.maxBatch) {
       if (this.flushing === undefined) this.schedule(0);
@@ -153,14 +216,21 @@ export class LedgerRecorder {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const entries = this.queue.splice(0, this.maxBatch);
-      const batch = this.build(entries);
+      const built = this.build(this.queue.take(this.maxBatch));
+      const batch = merge(built);
       try {
         await this.options.ledger.write(batch);
         this.remember(batch.admitted);
+        if (this.dropLogged) {
+          this.dropLogged = false;
+          this.options.logger.warn('ledger writes work again', { droppedSinceFailing: this.dropped });
+          this.dropped = 0;
+        }
       } catch (error) {
-        // Kept, built, at the front: the next flush tries them first.
-        this.queue.unshift({ $case: 'built', batch });
+        // Kept, built, at the front: the next flush tries them first. A queue that overflowed
+        // while the write was failing loses its oldest here.
+        this.queue.requeue(built);
+        if (this.queue.length > this.maxPending) this.drop(this.queue.length - this.maxPending);
         this.options.logger.error('ledger write failed; records kept for the next attempt', {
           pending: this.queue.length,
           cause: describeError(error),
@@ -175,40 +245,49 @@ export class LedgerRecorder {
     await this.maybePrune();
   }
 
-  private build(entries: readonly Entry[]): LedgerBatch {
-    const signatures: SignatureRecord[] = [];
-    const decisions: DecisionRecord[] = [];
-    const admitted: AdmittedImage[] = [];
+  /** Each entry as its records; one that cannot be turned into records is logged and left out. */
+  private build(entries: readonly Entry[]): Extract<Entry, { $case: 'built' }>[] {
+    const built: Extract<Entry, { $case: 'built' }>[] = [];
     for (const entry of entries) {
-      switch (entry.$case) {
-        case 'built':
-          signatures.push(...entry.batch.signatures);
-          decisions.push(...entry.batch.decisions);
-          admitted.push(...entry.batch.admitted);
-          break;
-        case 'signing':
-          signatures.push(
-            ...signatureRecords(entry.report, {
-              eventId: entry.eventId,
-              recordedBy: this.options.recordedBy,
-              rules: this.options.rules ?? [],
-              now: entry.at,
-            }),
-          );
-          break;
-        case 'verify':
-          decisions.push(verifyRecord(entry.decision, entry.at));
-          break;
-        case 'admission': {
-          const record = admissionRecord(entry.outcome, entry.at);
-          if (record === undefined) break;
-          decisions.push(record);
-          admitted.push(...admittedImages(record).filter((a) => this.due(a)));
-          break;
-        }
+      try {
+        built.push({ $case: 'built', batch: this.records(entry) });
+      } catch (error) {
+        this.options.logger.error('ledger record not built', {
+          entry: entry.$case,
+          cause: describeError(error),
+        });
       }
     }
-    return { signatures, decisions, admitted };
+    return built;
+  }
+
+  private records(entry: Entry): LedgerBatch {
+    switch (entry.$case) {
+      case 'built':
+        return entry.batch;
+      case 'signing':
+        return {
+          signatures: signatureRecords(entry.report, {
+            eventId: entry.eventId,
+            recordedBy: this.options.recordedBy,
+            rules: this.options.rules ?? [],
+            now: entry.at,
+          }),
+          decisions: [],
+          admitted: [],
+        };
+      case 'verify':
+        return { signatures: [], decisions: [verifyRecord(entry.decision, entry.at)], admitted: [] };
+      case 'admission': {
+        const record = admissionRecord(entry.outcome, entry.at);
+        if (record === undefined) return EMPTY;
+        return {
+          signatures: [],
+          decisions: [record],
+          admitted: admittedImages(record).filter((a) => this.due(a)),
+        };
+      }
+    }
   }
 
   /** An admitted placement is written again only when its verdict changed or its refresh is due. */
@@ -227,10 +306,18 @@ export class LedgerRecorder {
     if (this.written.size > 100_000) this.written.clear();
   }
 
-  private drop(count: number, error: unknown): void {
-    this.queue.splice(0, count);
-    this.options.logger.error('ledger records dropped: the store has been failing', { dropped: count });
-    this.options.onFailure?.({ dropped: count, error });
+  private drop(count: number): void {
+    this.queue.discard(count);
+    this.dropped += count;
+    // Logged once per failing spell, not once per admission (each would drop one more).
+    if (!this.dropLogged) {
+      this.dropLogged = true;
+      this.options.logger.error('ledger records dropped: the store has been failing', {
+        dropped: count,
+        maxPending: this.maxPending,
+      });
+    }
+    this.options.onFailure?.({ dropped: count, error: undefined });
   }
 
   private async maybePrune(): Promise<void> {

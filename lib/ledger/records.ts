@@ -9,11 +9,13 @@ import type { SigningRule } from '../config/types';
 import { parseReference, repositoryName } from '../core/reference';
 import type { SigningReport } from '../signing/pipeline';
 import type { ImageDecision } from '../verification/decision';
+import type { SigningTimeLookup } from '../verification/revocation';
 import type {
   AdmittedImage,
   DecisionEffect,
   DecisionImage,
   DecisionRecord,
+  Ledger,
   LedgerQuery,
   SignatureRecord,
 } from './types';
@@ -214,4 +216,20 @@ function tagOf(reference: string | undefined): string | undefined {
 export function newestFirst<T>(records: T[], timeOf: (record: T) => number, limit: number | undefined): T[] {
   records.sort((a, b) => timeOf(b) - timeOf(a));
   return limit === undefined ? records : records.slice(0, limit);
+}
+
+/**
+ * The ledger as a trusted signing time for time-bound revocations: the earliest record of Signet
+ * signing (or finding signed) `digest` with the key, by the rule when one is asked for.
+ */
+export function signingTimes(ledger: Pick<Ledger, 'signatures'>): SigningTimeLookup {
+  return async ({ digest, keyId, rule }) => {
+    const records = await ledger.signatures({ digest });
+    let earliest: number | undefined;
+    for (const r of records) {
+      if (r.keyId !== keyId || (rule !== undefined && r.rule !== rule)) continue;
+      if (earliest === undefined || r.signedAt < earliest) earliest = r.signedAt;
+    }
+    return earliest;
+  };
 }

@@ -206,6 +206,8 @@ export class SqliteLedger implements Ledger {
 
   decisions(query: LedgerQuery): Promise<DecisionRecord[]> {
     return this.attempt('decisions', () => {
+      // Decisions have no witness: nothing to read (rather than every row, to keep none).
+      if (query.witness !== undefined) return [];
       const [where, params] = decisionSelection(query);
       return this.collect<DecisionRecord>(
         `SELECT record FROM ledger_decisions d WHERE ${where} ORDER BY d.decided_at DESC, d.rowid DESC`,

@@ -10,14 +10,18 @@ import type { Signer } from '@sigstore/sign';
 import type { SigningAlgorithm } from '../config/types';
 import { PublishError, RegistryError } from '../core/errors';
 import { KeyedMutex } from '../core/mutex';
+import { isObject } from '../core/json';
 import { onceUntilFailure } from '../core/once';
 import { referrersFallbackTag } from '../core/reference';
 import {
   BUNDLE_ANNOTATIONS,
   bundleReferrerManifest,
   dsseBundle,
+  dsseEnvelopeJson,
   EMPTY_CONFIG,
 } from '../cosign/bundle-writer';
+import type { SigningProof } from '../cosign/log-evidence';
+import type { SignedEnvelope } from '../transparency';
 import { cosignSignStatement, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../cosign/dsse';
 import type { SignatureEvidence } from '../cosign/evidence';
 import { sha256Digest as sha256 } from '../cosign/payload';
@@ -36,6 +40,10 @@ export interface BundleCandidate {
   readonly algorithm: SigningAlgorithm;
   /** Called only when no valid bundle by this key exists yet. */
   signer(): Promise<Signer>;
+  /** The witness's log entry and timestamp for the signed envelope; throwing publishes nothing. */
+  prove?(envelope: SignedEnvelope): Promise<SigningProof>;
+  /** What an existing bundle must carry to count as this candidate's (a witness with a log needs an entry). */
+  readonly requires?: { readonly tlogEntry: boolean; readonly timestamp: boolean };
 }
 
 /** Where one publish left the bundles. */
@@ -92,6 +100,7 @@ export class BundlePublisher {
         const present = existing.evidence.some(
           (e) =>
             e.claims.digests.includes(subject.digest) &&
+            carriesProof(e, candidate.requires) &&
             verifySignature(candidate.publicKey, candidate.algorithm, e.signedData, e.signature),
         );
         if (present) {
@@ -102,7 +111,15 @@ export class BundlePublisher {
           const signer = await candidate.signer();
           const signed = await signer.sign(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement));
           const keyHint = signed.key.$case === 'publicKey' ? signed.key.hint : undefined;
-          const bundle = dsseBundle(statement, signed.signature, keyHint);
+          const proof =
+            candidate.prove === undefined
+              ? {}
+              : await candidate.prove({
+                  envelopeJson: dsseEnvelopeJson(statement, signed.signature, keyHint),
+                  payload: statement,
+                  signature: signed.signature,
+                });
+          const bundle = dsseBundle(statement, signed.signature, keyHint, proof);
           const manifest = bundleReferrerManifest(subject, bundle, this.now());
           await Promise.all([emptyConfig(), client.pushBlob(repository, bundle)]);
           const digest = await client.putManifest(
@@ -169,6 +186,18 @@ export class BundlePublisher {
       this.options,
     );
   }
+}
+
+/** True when a bundle carries the log entry and timestamp `requires` asks for (a bundle signed before the witness had them does not). */
+function carriesProof(evidence: SignatureEvidence, requires: BundleCandidate['requires']): boolean {
+  if (requires === undefined || evidence.material.$case !== 'sigstore-bundle') return true;
+  const { bundle } = evidence.material;
+  const material = isObject(bundle) ? bundle.verificationMaterial : undefined;
+  const count = (list: unknown): number => (Array.isArray(list) ? list.length : 0);
+  const tlogEntries = count(isObject(material) ? material.tlogEntries : undefined);
+  const timestamps = isObject(material) ? material.timestampVerificationData : undefined;
+  const rfc3161 = count(isObject(timestamps) ? timestamps.rfc3161Timestamps : undefined);
+  return (!requires.tlogEntry || tlogEntries > 0) && (!requires.timestamp || rfc3161 > 0);
 }
 
 /** Bundle referrers of one digest looked at for one already there. */

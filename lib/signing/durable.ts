@@ -37,6 +37,9 @@ const TRANSIENT_CODES: ReadonlySet<string> = new Set([
   'KMS_UNAVAILABLE',
   'KMS_SIGN_FAILED',
   'CONFLICT_RETRIES_EXHAUSTED',
+  // A witness's transparency log or timestamp authority is down: nothing was published without it.
+  'TLOG_UNAVAILABLE',
+  'TSA_UNAVAILABLE',
   'INTERNAL',
 ]);
 

@@ -6,6 +6,7 @@ import { isSignatureArtifact } from '../cosign/signature-manifest';
 import type { PushEvent, ScanEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
 import type { Descriptor, RegistryClient, RegistryClientFactory } from '../registry/types';
+import { witnessServices, type ServiceHttpOptions, type WitnessServices } from '../transparency';
 import { BundlePublisher, type BundleCandidate } from './bundle-publisher';
 import { pushOfScan, type ConditionChecker, type PushContext } from './conditions';
 import { ConditionGate, type ScanLookup } from './gate';
@@ -46,6 +47,8 @@ export interface SigningPipelineDeps {
   readonly scans?: ScanLookup;
   /** Epoch ms (scan waits); tests pass a fake. */
   readonly clock?: () => number;
+  /** Timeouts and size limits of the witnesses' transparency logs and timestamp authorities. */
+  readonly witnessServices?: ServiceHttpOptions;
 }
 
 /**
@@ -58,6 +61,7 @@ export class SigningPipeline {
   private readonly publisher: SignaturePublisher;
   private readonly bundles: BundlePublisher;
   private readonly gate: ConditionGate;
+  private readonly services: ReadonlyMap<string, WitnessServices>;
 
   constructor(private readonly deps: SigningPipelineDeps) {
     this.rules = new RuleSet(
@@ -67,6 +71,7 @@ export class SigningPipeline {
     this.publisher = deps.publisher ?? new SignaturePublisher();
     this.bundles = deps.bundles ?? new BundlePublisher();
     this.gate = new ConditionGate(deps);
+    this.services = witnessServices(deps.config.witnesses, deps.witnessServices);
   }
 
   /**
@@ -271,7 +276,14 @@ export class SigningPipeline {
     if (allowed.length === 0) return decided;
     const prepared = await Promise.all(
       allowed.map(({ rule, annotations }) =>
-        prepareRule(this.deps.keys, rule, event, subject.digest, annotations),
+        prepareRule(
+          this.deps.keys,
+          rule,
+          event,
+          subject.digest,
+          annotations,
+          this.services.get(rule.witness),
+        ),
       ),
     );
     const failed: RuleOutcome[] = [...decided];
@@ -351,11 +363,17 @@ export class SigningPipeline {
     subject: Descriptor,
     works: readonly RuleWork[],
   ): Promise<{ outcomes: ReadonlyMap<string, CandidateOutcome>; written: ReadonlyMap<string, string> }> {
-    const candidates = works.map(({ rule, key, candidate }): BundleCandidate => ({
+    const candidates = works.map(({ rule, key, candidate, services }): BundleCandidate => ({
       id: rule.name,
       publicKey: candidate.publicKey,
       algorithm: rule.algorithm,
       signer: () => key.signer(rule.algorithm),
+      ...(services === undefined
+        ? {}
+        : {
+            prove: (envelope) => services.proveEnvelope(envelope, candidate.publicKey),
+            requires: { tlogEntry: services.log !== undefined, timestamp: services.timestamps !== undefined },
+          }),
     }));
     try {
       const result = await this.bundles.publish(client, repository, subject, candidates);

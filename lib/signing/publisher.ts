@@ -28,6 +28,13 @@ export interface SignatureCandidate {
   sign(payload: Buffer): Promise<Buffer>;
   /** Extra layer annotations. */
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * Annotations made from the signature once it exists: the witness's transparency-log entry and
+   * timestamp. Throwing fails the candidate: nothing is published without them.
+   */
+  prove?(signature: Buffer): Promise<Readonly<Record<string, string>>>;
+  /** Annotations a layer must carry to count as this candidate (a witness with a log needs its entry). */
+  readonly requiredAnnotations?: readonly string[];
 }
 
 /** What happened to one candidate. */
@@ -67,7 +74,9 @@ export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = {
  * else's layers. Work on one digest is serialized inside the process; across processes every write
  * is followed by a read that checks both our layers and the layers we based the write on, and a
  * lost race is retried with backoff (`appendToManifest`). A candidate already present (same
- * payload digest, signature valid under the same key) is neither signed nor written again.
+ * payload digest, signature valid under the same key, the annotations it requires) is neither
+ * signed nor written again. A candidate that proves its signature (a transparency-log entry, a
+ * timestamp) is published with the proof or not at all.
  */
 export class SignaturePublisher {
   private readonly locks = new KeyedMutex();
@@ -120,8 +129,10 @@ export class SignaturePublisher {
       missing.map(async (candidate) => {
         try {
           const signature = await candidate.sign(candidate.payload);
+          const proof = candidate.prove === undefined ? {} : await candidate.prove(signature);
           await client.pushBlob(repository, candidate.payload);
-          return { candidate, layer: signatureLayerDescriptor({ ...candidate, signature }) };
+          const annotations = { ...candidate.annotations, ...proof };
+          return { candidate, layer: signatureLayerDescriptor({ ...candidate, signature, annotations }) };
         } catch (error) {
           outcomes.set(candidate.id, { $case: 'failed', id: candidate.id, error });
           return undefined;
@@ -182,6 +193,8 @@ const SIGNATURE_LAYERS: Pick<AppendSpec<Descriptor>, 'what' | 'read' | 'same'> =
 
 function isSameSignature(layer: Descriptor, candidate: SignatureCandidate): boolean {
   if (layer.digest !== sha256Digest(candidate.payload)) return false;
+  // A layer signed before the witness had a log (or a TSA) is not this candidate's: it lacks the entry.
+  if (candidate.requiredAnnotations?.some((name) => !layer.annotations?.[name])) return false;
   const signature = layerSignature(layer);
   return (
     signature !== undefined &&

@@ -1,9 +1,11 @@
 /** One rule made ready to sign one digest: its witness key, signer and deterministic payload. */
 import type { SigningRule } from '../config/types';
+import { proofAnnotations } from '../cosign/log-evidence';
 import { buildPayload, PAYLOAD_ANNOTATIONS } from '../cosign/payload';
 import type { PushEvent } from '../events/types';
 import type { KeyRing } from '../keys/keyring';
 import type { WitnessKey } from '../keys/types';
+import type { WitnessServices } from '../transparency';
 import type { SignatureCandidate } from './publisher';
 
 /** One rule at work on one digest: the rule, its witness key and signer, and what it signs. */
@@ -12,6 +14,8 @@ export interface RuleWork {
   readonly key: WitnessKey;
   readonly keyId: string;
   readonly candidate: SignatureCandidate;
+  /** The witness's transparency log and timestamp authority; undefined when it has neither. */
+  readonly services?: WitnessServices;
 }
 
 /** A rule ready to sign, or the reason it cannot (its key is unusable, its algorithm does not fit). */
@@ -26,6 +30,7 @@ export async function prepareRule(
   event: PushEvent,
   digest: string,
   conditions: Readonly<Record<string, string>>,
+  services?: WitnessServices,
 ): Promise<Prepared> {
   try {
     const key = keys.get(rule.witness);
@@ -41,8 +46,18 @@ export async function prepareRule(
       publicKey,
       algorithm: rule.algorithm,
       sign: async (data) => (await signer.sign(data)).signature,
+      ...(services === undefined
+        ? {}
+        : {
+            prove: async (signature: Buffer) =>
+              proofAnnotations(await services.proveMessage(payload, signature, publicKey, rule.algorithm)),
+            requiredAnnotations: services.requiredAnnotations,
+          }),
     };
-    return { $case: 'ready', work: { rule, key, keyId, candidate } };
+    return {
+      $case: 'ready',
+      work: { rule, key, keyId, candidate, ...(services === undefined ? {} : { services }) },
+    };
   } catch (error) {
     return { $case: 'failed', rule, error };
   }

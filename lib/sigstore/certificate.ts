@@ -194,7 +194,7 @@ function signedBytes(content: SignedContent): Buffer {
 }
 
 /** `content`, with its signature checked under every algorithm that fits the key (not only SHA-256). */
-function anyAlgorithm(content: SignatureContent, signed: SignedContent): SignatureContent {
+export function anyAlgorithm(content: SignatureContent, signed: SignedContent): SignatureContent {
   const data = signedBytes(signed);
   return {
     signature: content.signature,

@@ -72,7 +72,10 @@ function canonicalJson(value: unknown): string {
 /** The content hash of a policy together with the witnesses it relies on. */
 export function policyHash(policy: Policy, witnesses: readonly Witness[]): string {
   const named = new Set(policy.attestors.flatMap((set) => set.witnesses));
-  const keys = witnesses.filter((w) => named.has(w.name)).map((w) => ({ name: w.name, key: w.key }));
+  // A rotating witness's keys and windows count too: removing a key must not keep its results cached.
+  const keys = witnesses
+    .filter((w) => named.has(w.name))
+    .map((w) => ({ name: w.name, key: w.key, rotation: w.rotation }));
   return createHash('sha256').update(canonicalJson({ policy, keys })).digest('hex');
 }
 

@@ -49,6 +49,16 @@ export type ReasonData =
   | { readonly code: 'REVIEW_TOO_LARGE'; readonly registry: string; readonly detail: string }
   /** The review did not finish within `admission.deadlineSeconds`. */
   | { readonly code: 'DEADLINE_EXCEEDED'; readonly detail: string }
+  /**
+   * The witness's signature verifies, but `revocations` voids it (its key or its rule is revoked,
+   * or it was made, or may have been made, after the revocation's time).
+   */
+  | {
+      readonly code: 'SIGNATURE_REVOKED';
+      readonly witness: string;
+      /** What voids it: which revocation, and why (`describeRevocation`). */
+      readonly revocation: string;
+    }
   /** Fewer than `count` witnesses of an attestor set have a valid signature. */
   | {
       readonly code: 'INSUFFICIENT_WITNESSES';
@@ -110,6 +120,8 @@ export type ReasonData =
  *   proof or body does not verify for this signature.
  * - `TIMESTAMP_MISSING` / `TIMESTAMP_INVALID`: no signed time where one is required, or an RFC 3161
  *   timestamp that does not verify.
+ * - `KEY_NOT_VALID_AT_SIGNING`: a key of a rotating witness (`keys:`) verifies it, but was not
+ *   valid when it was made (verified log or timestamp time, else the verification time).
  */
 export type SignerCheckCode =
   | 'SIGNATURE_MALFORMED'
@@ -121,7 +133,8 @@ export type SignerCheckCode =
   | 'TLOG_MISSING'
   | 'TLOG_INVALID'
   | 'TIMESTAMP_MISSING'
-  | 'TIMESTAMP_INVALID';
+  | 'TIMESTAMP_INVALID'
+  | 'KEY_NOT_VALID_AT_SIGNING';
 
 /** Every reason code. */
 export type ReasonCode = ReasonData['code'];
@@ -146,6 +159,7 @@ const SIGNER_CHECK_SUMMARY: Readonly<Record<SignerCheckCode, string>> = {
   TLOG_INVALID: 'the transparency-log entry does not verify',
   TIMESTAMP_MISSING: 'the signature has no signed time',
   TIMESTAMP_INVALID: 'the signed timestamp does not verify',
+  KEY_NOT_VALID_AT_SIGNING: 'the signing key was not valid when the signature was made',
 };
 
 const list = (values: readonly string[], max = 3): string => {
@@ -168,6 +182,8 @@ export function describeReason(data: ReasonData): string {
       return `witness "${data.witness}" signed tag ${list(data.signedTags)}, not "${data.tag}"`;
     case 'IDENTITY_MISMATCH':
       return `witness "${data.witness}" signed this digest for ${list(data.signed)}, not for "${data.required}" (signedIdentity ${data.identity})`;
+    case 'SIGNATURE_REVOKED':
+      return `witness "${data.witness}" signed, but ${data.revocation}`;
     case 'TOO_MANY_SIGNATURES':
       return `${data.signatureRef} holds ${data.read + data.unread} signatures; the first ${data.read} were read (admission.maxSignatures) and none is the witness's`;
     case 'REVIEW_TOO_LARGE':
@@ -198,6 +214,7 @@ export function describeReason(data: ReasonData): string {
     case 'TLOG_INVALID':
     case 'TIMESTAMP_MISSING':
     case 'TIMESTAMP_INVALID':
+    case 'KEY_NOT_VALID_AT_SIGNING':
       return `witness "${data.witness}": ${SIGNER_CHECK_SUMMARY[data.code]} (signature ${data.signature}): ${data.detail}`;
     case 'INVALID_REFERENCE':
       return `${data.field}: invalid image reference: ${data.detail}`;
@@ -229,6 +246,7 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'UNTRUSTED_SIGNER':
     case 'DIGEST_MISMATCH':
     case 'IDENTITY_MISMATCH':
+    case 'SIGNATURE_REVOKED':
     case 'TOO_MANY_SIGNATURES':
     case 'REVIEW_TOO_LARGE':
     case 'DEADLINE_EXCEEDED':
@@ -245,6 +263,7 @@ export function isOperationalFailure(data: ReasonData): boolean {
     case 'TLOG_INVALID':
     case 'TIMESTAMP_MISSING':
     case 'TIMESTAMP_INVALID':
+    case 'KEY_NOT_VALID_AT_SIGNING':
     case 'INVALID_REFERENCE':
     case 'NO_MATCHING_POLICY':
     case 'INTERNAL_ERROR':

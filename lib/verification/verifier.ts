@@ -40,11 +40,15 @@ import {
   type LoadedSignatures,
   type SignatureLoaderOptions,
 } from './signatures';
+import type { RevocationCheck, SigningTimeLookup } from './revocation';
 import { checkWitness, type WitnessKeys, type WitnessResult, type WitnessTarget } from './witness-check';
 
 /** What an ImageVerifier is built from. */
 export interface ImageVerifierDeps {
-  readonly config: Pick<SignetConfig, 'policies' | 'witnesses' | 'admission'>;
+  readonly config: Pick<SignetConfig, 'policies' | 'witnesses' | 'admission'> &
+    Partial<Pick<SignetConfig, 'revocations'>>;
+  /** Signet's own record of when it signed (the ledger): a trusted time for time-bound revocations. */
+  readonly signingTime?: SigningTimeLookup;
   readonly registries: RegistryClientFactory;
   readonly keys: WitnessKeys;
   readonly logger?: Logger;
@@ -133,9 +137,11 @@ export class ImageVerifier {
   private readonly loads = new SingleFlight<Shared<LoadedSignatures>>();
   private readonly loaderOptions: SignatureLoaderOptions;
   private readonly logger: Logger;
+  private readonly revocation: RevocationCheck;
 
   constructor(private readonly deps: ImageVerifierDeps) {
     const { config } = deps;
+    this.revocation = { revocations: config.revocations ?? [], signingTime: deps.signingTime };
     this.policies = new PolicySet(config.policies, config.witnesses);
     this.settings = config.admission;
     this.witnesses = new Map(config.witnesses.map((w) => [w.name, w]));
@@ -491,7 +497,7 @@ export class ImageVerifier {
         signature: undefined,
       });
     }
-    return checkWitness(witness, this.deps.keys, signatures, target);
+    return checkWitness(witness, this.deps.keys, signatures, target, new Date(), this.revocation);
   }
 
   /** A policy that did not verify, and what that means under its mode and failure policy. */

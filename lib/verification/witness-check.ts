@@ -16,20 +16,16 @@ import type { KeyObject } from 'node:crypto';
 import type { SignedIdentity, SigningAlgorithm, Witness } from '../config/types';
 import type { SignatureEvidence, SignatureSource } from '../cosign/evidence';
 import { algorithmsFor, keyIdOf, shapeOf, verifySignature } from '../keys/algorithms';
-import type { WitnessTrust } from '../keys/keyring';
+import { describeWindow, validAt, type WitnessTrust } from '../keys/keyring';
 import { verifyCertificateChain } from '../sigstore/certificate';
 import { materialFromCosignLayer } from '../sigstore/cosign-layer';
 import { verifyKeyless } from '../sigstore/keyless';
-import {
-  isFailure,
-  type SignatureMaterial,
-  type SigstoreFailure,
-  type SigstoreFailureCode,
-  type TimeSource,
-} from '../sigstore/types';
+import { verifiedSigningTime } from '../sigstore/signed-time';
+import { isFailure, type SignatureMaterial, type SigstoreFailure, type TimeSource } from '../sigstore/types';
 import type { LoadedSignatures } from './signatures';
 import { checksTag, requiredRepository, signedRepository } from './identity';
 import { reason, reasonFromError, type Reason, type SignerCheckCode } from './reasons';
+import { describeRevocation, revocationOf, signedRule, type RevocationCheck } from './revocation';
 
 /** Where witnesses' trust comes from (the KeyRing): keys, keyless identities, certificate roots. */
 export interface WitnessKeys {
@@ -85,18 +81,23 @@ const invalid = (witness: string, why: Reason): WitnessResult => ({
   signature: undefined,
 });
 
+/** A failed check: one of Sigstore's, or a rotating witness's key used outside its window. */
+type CheckFailure =
+  | SigstoreFailure
+  | { readonly ok: false; readonly code: 'KEY_NOT_VALID_AT_SIGNING'; readonly detail: string };
+
 /** What checking one signature's cryptography for a witness gave. Switch on `$case`. */
 type SignatureCheck =
   | { readonly $case: 'verified'; readonly signature: Omit<AcceptedSignature, 'source' | 'id' | 'identity'> }
   /** Not the witness's signature at all (another key; no certificate for a certificate witness). */
   | { readonly $case: 'not-theirs' }
   /** The witness's kind of signature, failing one check. */
-  | { readonly $case: 'failed'; readonly failure: SigstoreFailure };
+  | { readonly $case: 'failed'; readonly failure: CheckFailure };
 
 const NOT_THEIRS: SignatureCheck = { $case: 'not-theirs' };
 
 /** The signer-check reason code of each Sigstore failure. */
-const SIGNER_CHECK_CODES: Readonly<Record<SigstoreFailureCode, SignerCheckCode>> = {
+const SIGNER_CHECK_CODES: Readonly<Record<CheckFailure['code'], SignerCheckCode>> = {
   MATERIAL_INVALID: 'SIGNATURE_MALFORMED',
   SIGNATURE_INVALID: 'SIGNATURE_INVALID',
   CHAIN_UNTRUSTED: 'CERT_CHAIN_UNTRUSTED',
@@ -107,6 +108,7 @@ const SIGNER_CHECK_CODES: Readonly<Record<SigstoreFailureCode, SignerCheckCode>>
   TLOG_INVALID: 'TLOG_INVALID',
   TIMESTAMP_MISSING: 'TIMESTAMP_MISSING',
   TIMESTAMP_INVALID: 'TIMESTAMP_INVALID',
+  KEY_NOT_VALID_AT_SIGNING: 'KEY_NOT_VALID_AT_SIGNING',
 };
 
 /**
@@ -114,7 +116,7 @@ const SIGNER_CHECK_CODES: Readonly<Record<SigstoreFailureCode, SignerCheckCode>>
  * came closest to passing explains best (a valid certificate for another identity says more than
  * a layer whose certificate does not parse).
  */
-const PROGRESS: Readonly<Record<SigstoreFailureCode, number>> = {
+const PROGRESS: Readonly<Record<CheckFailure['code'], number>> = {
   MATERIAL_INVALID: 0,
   SIGNATURE_INVALID: 1,
   TLOG_MISSING: 2,
@@ -124,6 +126,7 @@ const PROGRESS: Readonly<Record<SigstoreFailureCode, number>> = {
   CHAIN_UNTRUSTED: 4,
   SCT_INVALID: 4,
   CERT_EXPIRED_AT_SIGNING: 5,
+  KEY_NOT_VALID_AT_SIGNING: 5,
   IDENTITY_MISMATCH: 6,
 };
 
@@ -181,6 +184,8 @@ function signatureChecker(trust: WitnessTrust, now: Date): (evidence: SignatureE
             };
       };
     }
+    case 'keys':
+      return rotatingKeysChecker(trust, now);
     case 'keyless':
       return (evidence) => {
         // A signature without a certificate was made with a key: not a keyless signature at all.
@@ -227,6 +232,56 @@ function signatureChecker(trust: WitnessTrust, now: Date): (evidence: SignatureE
 }
 
 /**
+ * How a rotating witness checks a signature: one of its keys must verify it and have been valid
+ * when it was made, by a log entry or timestamp verified against the witness's trusted root, else
+ * at `now`. Only a verified time counts: an unverifiable one is ignored (never trusted to make a
+ * signature look older than it is), and the signature is judged at `now`.
+ */
+function rotatingKeysChecker(
+  trust: Extract<WitnessTrust, { $case: 'keys' }>,
+  now: Date,
+): (evidence: SignatureEvidence) => SignatureCheck {
+  const keys = trust.keys.map((k) => ({ ...k, algorithms: algorithmsFor(shapeOf(k.key)) }));
+  return (evidence) => {
+    const verifying = keys.flatMap((k) => {
+      const algorithm = verifiedBy(k.key, k.algorithms, evidence);
+      return algorithm === undefined ? [] : [{ ...k, algorithm }];
+    });
+    const first = verifying[0];
+    if (first === undefined) return NOT_THEIRS;
+    const material = materialOf(evidence);
+    const signed = isFailure(material) ? undefined : verifiedSigningTime(material, first.key, trust.evidence);
+    const at = signed?.at ?? now;
+    const valid = verifying.find((k) => validAt(k, at.getTime()));
+    if (valid === undefined) {
+      return {
+        $case: 'failed',
+        failure: {
+          ok: false,
+          code: 'KEY_NOT_VALID_AT_SIGNING',
+          detail: `key ${first.keyId} is valid ${describeWindow(first)}, not at ${at.toISOString()} (${
+            signed === undefined
+              ? 'verification time: the signature brings no verified log entry or timestamp'
+              : `signing time, ${signed.source}`
+          })`,
+        },
+      };
+    }
+    return {
+      $case: 'verified',
+      signature: {
+        algorithm: valid.algorithm,
+        signer: valid.keyId,
+        certificateSubject: undefined,
+        // The verification time is no signing time: revocations judge such a signature by its own rule.
+        signedAt: signed?.at.toISOString(),
+        timeSource: signed?.source,
+      },
+    };
+  };
+}
+
+/**
  * Checks one witness against the signatures of one digest, certificates judged at `now` when a
  * signature brings no verified signing time. Never throws.
  */
@@ -236,6 +291,7 @@ export async function checkWitness(
   signatures: LoadedSignatures,
   target: WitnessTarget,
   now: Date = new Date(),
+  revocation?: RevocationCheck,
 ): Promise<WitnessResult> {
   const name = witness.name;
   let check: (evidence: SignatureEvidence) => SignatureCheck;
@@ -249,7 +305,8 @@ export async function checkWitness(
   const signedTags = new Set<string>();
   const signedDigests = new Set<string>();
   const signedIdentities = new Set<string>();
-  let closest: { readonly failure: SigstoreFailure; readonly id: string } | undefined;
+  let closest: { readonly failure: CheckFailure; readonly id: string } | undefined;
+  let revokedBy: string | undefined;
   for (const evidence of signatures.evidence) {
     const checked = check(evidence);
     if (checked.$case === 'not-theirs') continue;
@@ -278,6 +335,19 @@ export async function checkWitness(
       signedTags.add(tag);
       continue;
     }
+    // Everything holds, but `revocations` may void it; another signature may still count.
+    if (revocation !== undefined && revocation.revocations.length > 0) {
+      const voiding = await revocationOf(
+        revocation,
+        target.digest,
+        { keyId: checked.signature.signer, rule: signedRule(evidence), signedAt: checked.signature.signedAt },
+        now.getTime(),
+      );
+      if (voiding !== undefined) {
+        revokedBy ??= describeRevocation(voiding);
+        continue;
+      }
+    }
     return {
       witness: name,
       valid: true,
@@ -289,6 +359,10 @@ export async function checkWitness(
         ...checked.signature,
       },
     };
+  }
+  // A signature that was valid but is revoked explains best: everything else about it held.
+  if (revokedBy !== undefined) {
+    return invalid(name, reason({ code: 'SIGNATURE_REVOKED', witness: name, revocation: revokedBy }));
   }
   if (signedTags.size > 0 && target.tag !== undefined) {
     return invalid(

@@ -238,3 +238,60 @@ describe('BundlePublisher', () => {
     });
   });
 });
+
+describe('when a candidate proves its envelope (a witness with a log and a TSA)', () => {
+  it('asks with the envelope it signed and writes nothing when the proof fails', async () => {
+    const down = new Error('log down');
+    const asked: string[] = [];
+    const proving: BundleCandidate = {
+      ...candidate('logged'),
+      prove: (envelope) => {
+        asked.push(JSON.parse(envelope.envelopeJson).payloadType as string);
+        return Promise.reject(down);
+      },
+    };
+    const result = await publisher().publish(registry, REPO, subject(), [proving]);
+    expect(result.outcomes).toEqual([{ $case: 'failed', id: 'logged', error: down }]);
+    expect(asked).toEqual(['application/vnd.in-toto+json']);
+    expect(indexEntries()).toEqual([]);
+    expect(registry.calls.filter((c) => c.startsWith('PUT'))).toEqual([]);
+  });
+
+  it('does not count a bundle without the timestamp it requires as present', async () => {
+    await publisher().publish(registry, REPO, subject(), [candidate('stamped')]);
+    const token = Buffer.from('a timestamp token');
+    const stamped = (): BundleCandidate => ({
+      ...candidate('stamped'),
+      prove: () => Promise.resolve({ rfc3161Timestamp: token }),
+      requires: { tlogEntry: false, timestamp: true },
+    });
+    const result = await publisher().publish(registry, REPO, subject(), [stamped()]);
+    expect(result.outcomes).toEqual([{ $case: 'written', id: 'stamped' }]);
+    expect(indexEntries()).toHaveLength(2);
+    const again = await publisher().publish(registry, REPO, subject(), [stamped()]);
+    expect(again.outcomes).toEqual([{ $case: 'present', id: 'stamped' }]);
+  });
+
+  it('puts the timestamp in the bundle’s verification material', async () => {
+    const token = Buffer.from('a timestamp token');
+    const proving: BundleCandidate = {
+      ...candidate('stamped'),
+      prove: () => Promise.resolve({ rfc3161Timestamp: token }),
+    };
+    await publisher().publish(registry, REPO, subject(), [proving]);
+    const referrer = registry.manifestAt<{ layers: { digest: string }[] }>(
+      REPO,
+      indexEntries()[0]?.digest ?? '',
+    );
+    const bundle = JSON.parse(
+      registry.blobs.get(`${REPO}@${referrer?.layers[0]?.digest ?? ''}`)?.toString() ?? '{}',
+    ) as {
+      verificationMaterial: {
+        timestampVerificationData: { rfc3161Timestamps: { signedTimestamp: string }[] };
+      };
+    };
+    expect(bundle.verificationMaterial.timestampVerificationData.rfc3161Timestamps).toEqual([
+      { signedTimestamp: token.toString('base64') },
+    ]);
+  });
+});

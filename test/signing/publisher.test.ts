@@ -257,3 +257,44 @@ describe('SignaturePublisher', () => {
     });
   });
 });
+
+describe('when a candidate proves its signature (a witness with a transparency log)', () => {
+  const LOGGED = 'dev.sigstore.cosign/bundle';
+  const proving = (prove: (signature: Buffer) => Promise<Record<string, string>>) => ({
+    ...candidate('logged', 'release-rsa'),
+    prove,
+    requiredAnnotations: [LOGGED],
+  });
+
+  it('writes the proof next to the signature', async () => {
+    const result = await new SignaturePublisher().publish(registry, REPO, digest, [
+      proving((signature) => Promise.resolve({ [LOGGED]: `entry for ${signature.length}` })),
+    ]);
+    expect(result.outcomes).toEqual([{ $case: 'written', id: 'logged' }]);
+    expect(layersNow()[0]?.annotations?.[LOGGED]).toBe('entry for 256');
+  });
+
+  it('publishes nothing, not even the payload, when the proof fails', async () => {
+    const down = new Error('log down');
+    const result = await new SignaturePublisher().publish(registry, REPO, digest, [
+      proving(() => Promise.reject(down)),
+    ]);
+    expect(result.outcomes).toEqual([{ $case: 'failed', id: 'logged', error: down }]);
+    expect(layersNow()).toEqual([]);
+    expect(registry.calls.filter((c) => c.startsWith('PUT'))).toEqual([]);
+  });
+
+  it('does not count a layer of the same signature without the proof as present', async () => {
+    // Signed before the witness had a log: same payload, same (deterministic RSA) signature.
+    await new SignaturePublisher().publish(registry, REPO, digest, [candidate('logged', 'release-rsa')]);
+    const result = await new SignaturePublisher().publish(registry, REPO, digest, [
+      proving(() => Promise.resolve({ [LOGGED]: 'entry' })),
+    ]);
+    expect(result.outcomes).toEqual([{ $case: 'written', id: 'logged' }]);
+    expect(layersNow().map((l) => l.annotations?.[LOGGED])).toEqual([undefined, 'entry']);
+    const again = await new SignaturePublisher().publish(registry, REPO, digest, [
+      proving(() => Promise.reject(new Error('not asked'))),
+    ]);
+    expect(again.outcomes).toEqual([{ $case: 'present', id: 'logged' }]);
+  });
+});

@@ -13,6 +13,10 @@
  *   dynamodb.createTable('ledger');                 // the ledger's key schema by default
  *   new DynamoDBClient(localClientConfig(dynamodb.url))
  *   dynamodb.unprocessNext(3)                       // BatchWriteItem leaves 3 items unprocessed
+ *   dynamodb.expire('ledger', Date.now())           // what DynamoDB's TTL deletes by then
+ *
+ * Key conditions are checked as DynamoDB checks them too: no empty string compared with a key
+ * attribute, a BETWEEN whose lower bound is not above its upper bound.
  */
 import { AwsFault, startAwsJsonEndpoint, type AwsCall } from './aws-endpoint';
 import { LEDGER_TABLE_SCHEMA } from '../../lib/ledger/dynamodb-schema';
@@ -35,6 +39,11 @@ export interface DynamoDbEndpoint {
   createTable(name: string, schema?: TableSchema): void;
   /** Every item of a table, in key order. */
   items(table: string): Item[];
+  /**
+   * Deletes the items whose time-to-live attribute (epoch seconds; the ledger's by default) is
+   * before `nowMs`, as DynamoDB's TTL does some time after it passes. Resolves to how many.
+   */
+  expire(table: string, nowMs: number, attribute?: string): number;
   /** The next `n` PutRequests of BatchWriteItem calls are returned as UnprocessedItems. */
   unprocessNext(n: number): void;
   /** The next `n` calls fail with `type` (default ProvisionedThroughputExceededException, 400). */
@@ -144,6 +153,18 @@ export async function startDynamoDbEndpoint(): Promise<DynamoDbEndpoint> {
     items(name) {
       return [...tableOf(name).items.entries()].sort(([a], [b]) => compare(a, b)).map(([, item]) => item);
     },
+    expire(name, nowMs, attribute = LEDGER_TABLE_SCHEMA.timeToLiveAttribute) {
+      const table = tableOf(name);
+      let deleted = 0;
+      for (const [key, item] of table.items) {
+        const ttl = item[attribute] as { N?: string } | undefined;
+        if (ttl?.N !== undefined && Number(ttl.N) * 1000 < nowMs) {
+          table.items.delete(key);
+          deleted++;
+        }
+      }
+      return deleted;
+    },
     unprocessNext(n) {
       unprocessed = n;
     },
@@ -187,6 +208,7 @@ function query(table: Table, body: QueryInput, pageItems: number): unknown {
       'Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.',
     );
   checkAllUsed(body, body.KeyConditionExpression, body.FilterExpression);
+  checkKeyValues(body, body.KeyConditionExpression);
   const keyNames = referencedNames(body.KeyConditionExpression, body);
   if (
     !keyNames.has(keys.partitionKey) ||
@@ -230,6 +252,35 @@ function query(table: Table, body: QueryInput, pageItems: number): unknown {
     ScannedCount: page.length,
     ...(last !== undefined ? { LastEvaluatedKey: lastKey(last) } : {}),
   };
+}
+
+/**
+ * DynamoDB refuses a key condition that compares a key with an empty string, and a BETWEEN whose
+ * bounds are the wrong way round.
+ */
+function checkKeyValues(body: Expressions, condition: string): void {
+  const tokens = tokenize(condition);
+  for (const token of tokens) {
+    if (token.kind !== 'value') continue;
+    const value = body.ExpressionAttributeValues?.[token.text] as { S?: unknown } | undefined;
+    if (value?.S === '')
+      throw validation(
+        `One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: ${token.text}`,
+      );
+  }
+  tokens.forEach((token, i) => {
+    if (token.kind !== 'word' || token.text.toUpperCase() !== 'BETWEEN') return;
+    const low = tokens[i + 1];
+    const high = tokens[i + 3];
+    const c = order(
+      low === undefined ? undefined : body.ExpressionAttributeValues?.[low.text],
+      high === undefined ? undefined : body.ExpressionAttributeValues?.[high.text],
+    );
+    if (c !== null && c > 0)
+      throw validation(
+        'Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound',
+      );
+  });
 }
 
 /** The item with its key attributes checked (strings, non-empty) and its size bounded. */

@@ -75,6 +75,7 @@ describe('signer check reasons (certificate and keyless witnesses)', () => {
     'TLOG_INVALID',
     'TIMESTAMP_MISSING',
     'TIMESTAMP_INVALID',
+    'KEY_NOT_VALID_AT_SIGNING',
   ] as const)('%s names the witness, the signature and the detail, and is never waived', (code) => {
     const r = reason({ code, witness: 'ci', signature: 'sha256:abc', detail: 'what exactly' });
     expect(r.message).toMatch(/^witness "ci": .+ \(signature sha256:abc\): what exactly$/);
