@@ -25,7 +25,7 @@ import { SignetServer } from './server';
 import { SupervisedRegistry, type SupervisorOptions } from './supervisor';
 import { version } from '../package.json';
 import { StatusRecorder } from './ui/recorder';
-import type { StatusSource } from './ui/source';
+import { overlay, type FindingRecord, type StatusSource } from './ui/source';
 import { renderStatusPage } from './ui/status-page';
 
 /** A running local service, with the embedded registry when the config asks for one. */
@@ -97,9 +97,8 @@ export async function startService(
 
   const opened = Journal.open(config.journal.path);
   opening.journal = opened;
-  // What the status page (`GET /ui`) shows. The ledger can answer parts of it: `overlay` in ui/source.ts.
+  // What the status page (`GET /ui`) shows: the in-memory recorder, with the ledger's findings.
   const status = new StatusRecorder({ journal: opened, maxAttempts: config.journal.maxAttempts });
-  const statusSource: StatusSource = status;
   // The ledger lives in the journal's file, written by the journal's owner: this process.
   let ledger: SqliteLedger;
   try {
@@ -109,6 +108,7 @@ export async function startService(
     opened.close();
     throw error;
   }
+  const statusSource = withLedgerFindings(status, ledger);
   const ledgerMetrics = new LedgerMetrics(metrics.registry);
   const recorder = new LedgerRecorder({
     ledger,
@@ -358,4 +358,26 @@ function verificationAccess(config: SignetConfig): VerificationAccess {
     secretPath,
     tokenInPath: false,
   };
+}
+
+/**
+ * The status page's findings: the images admission let through with a warning (the recorder's)
+ * and the admitted images re-verification found no longer trusted (the ledger's open findings),
+ * newest first.
+ */
+function withLedgerFindings(status: StatusSource, ledger: SqliteLedger): StatusSource {
+  return overlay(status, {
+    findings: async (n) => {
+      const [warned, lost] = await Promise.all([status.findings(n), ledger.findings()]);
+      const found = lost.map((f): FindingRecord => ({
+        at: f.lastFoundAt,
+        image: f.reference.includes('@') ? f.reference : `${f.reference}@${f.digest}`,
+        namespace: f.namespace === '' ? undefined : f.namespace,
+        code: f.code,
+        message: f.message,
+        source: 'reverify',
+      }));
+      return [...found, ...warned].sort((a, b) => b.at - a.at).slice(0, n);
+    },
+  });
 }

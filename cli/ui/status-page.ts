@@ -76,7 +76,10 @@ export async function renderStatusPage(
     </section>
     <section>
       <h2>Findings</h2>
-      <p class="note">Images admitted without being verified (audit-mode policies, failurePolicy: allow).</p>
+      <p class="note">
+        Images admitted without being verified (audit-mode policies, failurePolicy: allow), and admitted
+        images that re-verification found no longer trusted.
+      </p>
       ${table(
         ['time', 'namespace', 'image', 'reason', 'message'],
         findings.map((f) => [

@@ -300,6 +300,18 @@ describe('when an admitted image loses its signature', () => {
     ]);
   });
 
+  it('is shown on the status page, with the image admitted and the reason', async () => {
+    const res = await fetch(`${running!.url}/ui`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const findings = page.slice(
+      page.indexOf('<h2>Findings</h2>'),
+      page.indexOf('<h2>', page.indexOf('<h2>Findings</h2>') + 4),
+    );
+    expect(findings).toContain(`${registry.host}/team-a/web:v1@${digests['team-a/web'] as string}`);
+    expect(findings).toContain('NO_SIGNATURES');
+  });
+
   it('is counted in /metrics', async () => {
     expect(await metric('signet_image_trust_lost_total', 'code="NO_SIGNATURES"')).toBe(1);
     expect(await metric('signet_reverify_images_total', 'outcome="finding"')).toBeGreaterThanOrEqual(1);
