@@ -541,14 +541,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'keys rotate',
     summary: 'give a witness a new key, keeping its current keys for verification',
-    usage: ['keys rotate WITNESS [--type SPEC] [--config FILE]'],
+    usage: ['keys rotate WITNESS [--type SPEC] [--write] [--config FILE]'],
     description:
       'For a witness with a file:// key: writes a new key pair next to its current key file\n' +
       '(<name>-<YYYYMMDD>.pem and .pub, of the same kind unless --type) and prints the keys: block\n' +
       'to put in place of its key: (or keys:): the new key with notBefore now, then its current keys,\n' +
       'which keep verifying. For an awskms:// witness: prints the steps (create the key, the keys:\n' +
       'block with the current key pinned by its public key, deploy, disable the old key). The\n' +
-      'configuration file is not changed.',
+      'configuration file is changed only with --write: replaced at once, and only when the result\n' +
+      "loads with nothing changed but the witness's keys (comments are kept).",
     args: [{ name: 'WITNESS', required: true, help: 'a witness name of the config (with a signing key)' }],
     flags: [
       CONFIG,
@@ -557,6 +558,11 @@ export const COMMANDS: readonly CommandSpec[] = [
         type: 'string',
         value: 'SPEC',
         help: 'rsa-2048 | rsa-3072 | rsa-4096 | ec-p256 | ec-p384 (default: the kind of the current key)',
+      },
+      {
+        name: 'write',
+        type: 'boolean',
+        help: 'file keys: put the keys: block in the configuration file itself (all or nothing)',
       },
       LOG_LEVEL,
       HELP,

@@ -1,8 +1,10 @@
 /** `signet keys generate`, `signet keys export WITNESS` and `signet keys rotate WITNESS`. */
 import { existsSync } from 'node:fs';
-import { loadConfigFile } from '../../lib/config/load';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { loadConfigFile, parseConfig } from '../../lib/config/load';
 import type { SignetConfig, Witness, WitnessKeyVersion } from '../../lib/config/types';
-import { ConfigError, InputError, KeyError } from '../../lib/core/errors';
+import { ConfigError, InputError, KeyError, describeError } from '../../lib/core/errors';
 import { keyIdOf, spkiPem } from '../../lib/keys/algorithms';
 import {
   KEY_SPECS,
@@ -13,7 +15,14 @@ import {
 } from '../../lib/keys/generate';
 import { describeWindow, type KeyRing } from '../../lib/keys/keyring';
 import { ensureLocalKeys } from '../../lib/keys/provision';
-import { configTime, kmsKeySpec, nextKeyPath, renderKeysBlock, specOfShape } from '../../lib/keys/rotate';
+import {
+  configTime,
+  kmsKeySpec,
+  nextKeyPath,
+  renderKeysBlock,
+  replaceWitnessKeys,
+  specOfShape,
+} from '../../lib/keys/rotate';
 import { createSignet } from '../../lib/signet';
 import { printJson } from '../output';
 import { EXIT } from '../spec';
@@ -131,6 +140,13 @@ export async function keysRotate(ctx: CommandContext): Promise<number> {
       `witness "${name}" does not sign (${current.$case}): its signer rotates its key; add their new public key to the witness's keys: list`,
     );
   }
+  if (current.$case === 'kms' && ctx.flags.boolean('write')) {
+    throw new InputError(
+      'REQUEST_INVALID',
+      '--write',
+      'goes with file:// keys: a KMS key is created outside Signet first',
+    );
+  }
   const versions: readonly WitnessKeyVersion[] = witness.rotation?.keys ?? [
     { key: current, notBefore: undefined, notAfter: undefined },
   ];
@@ -157,6 +173,14 @@ export async function keysRotate(ctx: CommandContext): Promise<number> {
         ],
         config.baseDir,
       );
+      if (ctx.flags.boolean('write')) {
+        await writeWitnessKeys(config, name, block, versions.length + 1);
+        ctx.out.write(
+          `${file}: ${spec} ${keyId}\n\n# ${config.source ?? ''}: witness "${name}" now reads:\n  - name: ${name}\n${block}\n` +
+            FILE_STEPS(name, publicKeyPathFor(file)),
+        );
+        return EXIT.ok;
+      }
       ctx.out.write(
         `${file}: ${spec} ${keyId}\n\n` +
           `# In ${config.source ?? 'the configuration'}, replace witness "${name}"'s ${witness.rotation === undefined ? 'key:' : 'keys:'} with:\n` +
@@ -169,6 +193,48 @@ export async function keysRotate(ctx: CommandContext): Promise<number> {
     return EXIT.ok;
   } finally {
     signet.keys.close();
+  }
+}
+
+/**
+ * Puts `block` in place of witness `name`'s keys in the configuration file, all at once (a
+ * temporary file renamed over it), and only when the result loads with this witness's `count`
+ * keys and everything else exactly as it was; otherwise the file is left untouched.
+ */
+async function writeWitnessKeys(
+  config: SignetConfig,
+  name: string,
+  block: string,
+  count: number,
+): Promise<void> {
+  const source = config.source;
+  if (source === undefined)
+    throw new InputError('REQUEST_INVALID', '--write', 'there is no configuration file to write');
+  const refuse = (why: string): InputError =>
+    new InputError(
+      'REQUEST_INVALID',
+      '--write',
+      `${source} left as it was: ${why}; paste the block printed without --write`,
+    );
+  const updated = replaceWitnessKeys(await readFile(source, 'utf8'), name, block);
+  if (updated === undefined) throw refuse(`witness "${name}" is not a plain mapping under witnesses:`);
+  let reread: SignetConfig;
+  try {
+    reread = parseConfig(updated, { source, baseDir: config.baseDir });
+  } catch (err) {
+    throw refuse(`the edited configuration does not load (${describeError(err)})`);
+  }
+  const others = (c: SignetConfig): string =>
+    JSON.stringify({ ...c, witnesses: c.witnesses.filter((w) => w.name !== name) });
+  const keys = reread.witnesses.find((w) => w.name === name)?.rotation?.keys.length;
+  if (others(reread) !== others(config) || keys !== count)
+    throw refuse("the edit would change more than the witness's keys");
+  const temp = path.join(path.dirname(source), `.${path.basename(source)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temp, updated, { mode: (await stat(source)).mode & 0o777, flag: 'wx' });
+    await rename(temp, source);
+  } finally {
+    await rm(temp, { force: true });
   }
 }
 

@@ -135,7 +135,8 @@ export function timeOf(flag: string, value: string, now: number): number {
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
   const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(value);
   const at = dateOnly ? Date.parse(`${value}T00:00:00Z`) : zoned ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(at)) {
+  // Date.parse rolls a day the month lacks over into the next month (2026-02-30 is 2 March).
+  if (Number.isNaN(at) || !isCalendarDate(value.slice(0, 10))) {
     throw usage(
       flag,
       `must be a date-time with a zone (2026-11-01T00:00:00Z), a date (2026-11-01) or an age (90m, 24h, 7d), got "${value}"`,
@@ -143,6 +144,10 @@ export function timeOf(flag: string, value: string, now: number): number {
   }
   return at;
 }
+
+/** True when `YYYY-MM-DD` names a day its month has. */
+const isCalendarDate = (date: string): boolean =>
+  new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) === date;
 
 function readKind(ctx: CommandContext): (typeof KINDS)[number] {
   const kind = ctx.flags.string('kind') ?? 'all';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isLoopbackHost } from './hosts';
-import type { SignetConfig } from './types';
+import type { KeyReference, KeyRotation, SignetConfig, WitnessKeyVersion } from './types';
 
 const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
 
@@ -94,6 +94,7 @@ export function checkConfig(
       case 'publicKeyPem':
         break;
     }
+    if (witness.rotation !== undefined) checkRotation(witness.rotation, key, at, fileExists, warn);
   });
 
   config.signingRules.forEach((rule, i) => {
@@ -174,4 +175,40 @@ export function checkConfig(
     );
   }
   return { warnings };
+}
+
+/** A rotating witness: key files that do not exist, keys that expired, no key that can sign now. */
+function checkRotation(
+  rotation: KeyRotation,
+  primary: KeyReference,
+  at: string,
+  fileExists: (file: string) => boolean,
+  warn: (at: string, message: string) => void,
+  now: number = Date.now(),
+): void {
+  rotation.keys.forEach((version, k) => {
+    const key = version.key;
+    // The witness's own key (the newest signing key) is checked above, and created when missing.
+    if (key !== primary && (key.$case === 'file' || key.$case === 'publicKeyFile') && !fileExists(key.path)) {
+      warn(`${at}.keys[${k}]`, `key file ${key.path} does not exist: this key neither signs nor verifies`);
+    }
+    if (version.notAfter !== undefined && version.notAfter < now) {
+      warn(
+        `${at}.keys[${k}]`,
+        'expired (notAfter is past): it verifies only signatures with a log entry or timestamp from its window; remove it once nothing needs it',
+      );
+    }
+  });
+  const signing = rotation.keys.filter((v) => v.key.$case === 'file' || v.key.$case === 'kms');
+  const valid = (v: WitnessKeyVersion): boolean =>
+    (v.notBefore === undefined || v.notBefore <= now) && (v.notAfter === undefined || v.notAfter >= now);
+  if (signing.length > 0 && !signing.some(valid)) {
+    warn(`${at}.keys`, 'no key that can sign is valid now: its signing rules fail with KEY_UNAVAILABLE');
+  }
+  if (rotation.trustedRootPath !== undefined && !fileExists(rotation.trustedRootPath)) {
+    warn(
+      `${at}.trustedRoot`,
+      `trusted root ${rotation.trustedRootPath} does not exist: verification with this witness will fail`,
+    );
+  }
 }

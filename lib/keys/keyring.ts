@@ -39,8 +39,17 @@ export type WitnessTrust =
   | { readonly $case: 'keyless'; readonly policy: KeylessPolicy; readonly root: TrustedRoot }
   /** Certificate roots (or a pinned certificate) and the trusted root that vouches for signing times. */
   | { readonly $case: 'certificate'; readonly trust: CertificateTrust }
-  /** A rotating witness's keys, each with its window, and the trusted root that vouches for signing times. */
-  | { readonly $case: 'keys'; readonly keys: readonly TrustedKey[]; readonly evidence: TrustedRoot };
+  /**
+   * A rotating witness's keys, each with its window, and the trusted root that vouches for signing
+   * times. `unavailable`: why keys that could not be loaded (a disabled KMS key, say) are missing;
+   * a signature none of the loaded keys verifies may have been theirs.
+   */
+  | {
+      readonly $case: 'keys';
+      readonly keys: readonly TrustedKey[];
+      readonly evidence: TrustedRoot;
+      readonly unavailable: readonly unknown[];
+    };
 
 /** One public key of a rotating witness and when it is valid (epoch ms, both ends included; undefined: unbounded). */
 export interface TrustedKey {
@@ -353,8 +362,8 @@ export class KeyRing {
         signing: (now) => signingVersion(witness.name, versions, now),
         versions,
         trust: onceUntilFailure(async (): Promise<WitnessTrust> => {
-          const [keys, evidence] = await Promise.all([
-            Promise.all(
+          const [loaded, evidence] = await Promise.all([
+            Promise.allSettled(
               versions.map(async (v): Promise<TrustedKey> => {
                 const key = await v.key.publicKey();
                 return { key, keyId: keyIdOf(key), notBefore: v.notBefore, notAfter: v.notAfter };
@@ -365,7 +374,13 @@ export class KeyRing {
               witness.name,
             ),
           ]);
-          return { $case: 'keys', keys, evidence };
+          // One retired key that cannot be read must not stop the others from verifying; a
+          // passing outage (or every key unreadable) is a failure, tried again at the next use.
+          const unavailable = loaded.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+          const keys = loaded.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          const retryable = unavailable.find((err) => err instanceof KeyError && err.retryable);
+          if (keys.length === 0 || retryable !== undefined) throw retryable ?? unavailable[0];
+          return { $case: 'keys', keys, evidence, unavailable };
         }),
       };
     }

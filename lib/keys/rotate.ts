@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { SingleKeyReference, WitnessKeyVersion } from '../config/types';
 import type { KeySpec } from './generate';
 import type { KeyShape } from './types';
@@ -94,4 +95,29 @@ export function renderKeysBlock(
     return `      - { ${fields.join(', ')} }${v.comment !== undefined ? ` # ${v.comment}` : ''}`;
   });
   return `    keys:\n${lines.join('\n')}\n`;
+}
+
+/**
+ * `text`, a configuration, with witness `name`'s `key:` / `publicKey:` / `keys:` replaced by the
+ * `keys:` of `block` (what `renderKeysBlock` prints), in the same place; comments and everything
+ * else kept. Undefined when the witness is not a plain mapping of a `witnesses:` list.
+ */
+export function replaceWitnessKeys(text: string, name: string, block: string): string | undefined {
+  const doc = parseDocument(text);
+  const witnesses = doc.get('witnesses', true);
+  if (!isSeq(witnesses)) return undefined;
+  const entry = witnesses.items.find((item) => isMap(item) && item.get('name') === name);
+  if (!isMap(entry)) return undefined;
+  const at = entry.items.findIndex(
+    (pair) => isScalar(pair.key) && ['key', 'publicKey', 'keys'].includes(String(pair.key.value)),
+  );
+  const keys = parseDocument(block.replace(/^ {4}/gm, '')).get('keys', true);
+  if (at < 0 || !isSeq(keys)) return undefined;
+  entry.items.splice(at, 1, doc.createPair('keys', keys));
+  try {
+    return doc.toString();
+  } catch {
+    // An alias elsewhere named an anchor the replaced key held.
+    return undefined;
+  }
 }

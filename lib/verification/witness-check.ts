@@ -59,7 +59,10 @@ export interface AcceptedSignature {
   readonly signer: string;
   /** The signing certificate's subject (a keyless signature's OIDC identity); undefined for keys. */
   readonly certificateSubject: string | undefined;
-  /** When the signature was made (ISO 8601), as verified; undefined for key witnesses. */
+  /**
+   * When the signature was made (ISO 8601), as verified; undefined for key witnesses, except a
+   * rotating witness's signature with a log entry or timestamp that verifies.
+   */
   readonly signedAt: string | undefined;
   /** Where `signedAt` comes from: a log entry, a timestamp, or the verification time itself. */
   readonly timeSource: TimeSource | undefined;
@@ -295,8 +298,12 @@ export async function checkWitness(
 ): Promise<WitnessResult> {
   const name = witness.name;
   let check: (evidence: SignatureEvidence) => SignatureCheck;
+  let unavailable: unknown;
   try {
-    check = signatureChecker(await keys.trust(name), now);
+    const trust = await keys.trust(name);
+    // A rotating witness's key that could not be loaded may be the one that signed.
+    if (trust.$case === 'keys') unavailable = trust.unavailable[0];
+    check = signatureChecker(trust, now);
   } catch (err) {
     return invalid(name, reasonFromError(err, { witness: name }));
   }
@@ -417,5 +424,6 @@ export async function checkWitness(
       }),
     );
   }
+  if (unavailable !== undefined) return invalid(name, reasonFromError(unavailable, { witness: name }));
   return invalid(name, reason({ code: 'UNTRUSTED_SIGNER', witness: name, signatures: total }));
 }

@@ -170,6 +170,12 @@ describe('a file-key witness rotated with signet keys rotate', () => {
 });
 
 describe('signet keys rotate for other witnesses', () => {
+  beforeAll(async () => {
+    // The key these cases rotate (kept when the cases above made it already).
+    await writeConfig('  - name: release\n    key: file://keys/release.pem\n');
+    expect((await signet('keys', 'generate')).code).toBe(0);
+  });
+
   it('explains a KMS witness: the new key first, the current one pinned by its public key', async () => {
     const kms = await startKmsEndpoint();
     const saved = { ...process.env };
@@ -209,6 +215,30 @@ describe('signet keys rotate for other witnesses', () => {
     await writeConfig('  - name: release\n    key: file://keys/release.pem\n');
     const run = await signet('keys', 'rotate', 'release', '--type', 'rsa-3072');
     expect(run.code).toBe(0);
-    expect(run.out).toMatch(/keys\/release-\d{8}-\d+\.pem: rsa-3072 sha256:/);
+    expect(run.out).toMatch(/keys\/release-\d{8}(-\d+)?\.pem: rsa-3072 sha256:/);
+  });
+
+  it('with --write, puts the block in the configuration file, comments kept', async () => {
+    await writeFile(
+      configFile,
+      `# Signet for team A\nwitnesses:\n  - name: ci # the CI signer\n    key: file://keys/release.pem\n    description: signs on push\n`,
+    );
+    const run = await signet('keys', 'rotate', 'ci', '--write');
+    expect(run).toMatchObject({ code: 0, err: '' });
+    const text = await readFile(configFile, 'utf8');
+    expect(text).toMatch(
+      /^# Signet for team A\nwitnesses:\n {2}- name: ci # the CI signer\n {4}keys:\n {6}- \{ key: file:\/\/keys\/release-\d{8}(-\d+)?\.pem, notBefore: \S+Z \}.*\n {6}- \{ key: file:\/\/keys\/release\.pem \}.*\n {4}description: signs on push\n$/,
+    );
+    expect((await signet('config', 'check')).code).toBe(0);
+  });
+
+  it('with --write, leaves a configuration it cannot edit safely as it was', async () => {
+    // Another witness names the same file through an anchor the rotated key holds.
+    const text = `witnesses:\n  - name: ci\n    key: &k file://keys/release.pem\n  - name: audit\n    key: *k\n`;
+    await writeFile(configFile, text);
+    const run = await signet('keys', 'rotate', 'ci', '--write');
+    expect(run.code).toBe(2);
+    expect(run.err).toContain('left as it was');
+    expect(await readFile(configFile, 'utf8')).toBe(text);
   });
 });

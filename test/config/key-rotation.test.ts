@@ -4,6 +4,7 @@
  * under its own path (`witnesses[0].keys[1].notAfter`).
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { checkConfig } from '../../lib/config/check';
 import { parseConfig } from '../../lib/config/load';
 import type { SignetConfig } from '../../lib/config/types';
 import { ConfigError } from '../../lib/core/errors';
@@ -153,6 +154,27 @@ describe('a witness with keys', () => {
         path: 'witnesses[0].transparencyLog',
         message: 'only goes with key: verify-only witnesses do not sign',
       },
+    ]);
+  });
+});
+
+describe('config check of a witness with keys', () => {
+  it('warns about missing key files, expired keys and no key that can sign now', () => {
+    const config = parse(
+      witness(
+        '      - { key: file://keys/new.pem, notBefore: 2099-01-01T00:00:00Z }\n' +
+          '      - { key: file://keys/old.pem, notAfter: 2020-01-01T00:00:00Z }\n',
+        '    trustedRoot: file://root.json\n',
+      ),
+    );
+    const { warnings } = checkConfig(config, () => false);
+    expect(warnings.filter((w) => w.includes('.keys') || w.includes('.trustedRoot'))).toEqual([
+      expect.stringMatching(
+        /^witnesses\[0\] \(release\)\.keys\[1\]: key file \/srv\/signet\/keys\/old\.pem does not exist/,
+      ),
+      expect.stringMatching(/^witnesses\[0\] \(release\)\.keys\[1\]: expired/),
+      expect.stringMatching(/^witnesses\[0\] \(release\)\.keys: no key that can sign is valid now/),
+      expect.stringMatching(/^witnesses\[0\] \(release\)\.trustedRoot: trusted root/),
     ]);
   });
 });

@@ -212,6 +212,22 @@ describe('when a key is used outside its window', () => {
   });
 });
 
+describe('when one of its keys cannot be loaded', () => {
+  const w = (): Witness =>
+    witness('release', entry(newKey.pem) + '      - publicKey: file://retired/missing.pub\n');
+
+  it('still admits a signature by a key that loads', async () => {
+    const { decision } = await decide(w(), signedImage({ key: newKey.privateKey }));
+    expect(decision.allowed).toBe(true);
+  });
+
+  it('denies with KEY_UNAVAILABLE, not UNTRUSTED_SIGNER, when no loaded key verifies', async () => {
+    const { decision, result } = await decide(w(), signedImage({ key: oldKey.privateKey }));
+    expect(decision.allowed).toBe(false);
+    expect(result?.reason).toMatchObject({ code: 'KEY_UNAVAILABLE', keyCode: 'KEY_UNREADABLE' });
+  });
+});
+
 describe('with an RFC 3161 timestamp', () => {
   const now = Date.now();
   // Whole seconds: the mock TSA writes milliseconds that do not always parse.
