@@ -179,7 +179,14 @@ export class SqliteLedger implements Ledger {
         );
         for (const r of batch.decisions) {
           if (decision.run(r.id, r.decidedAt, JSON.stringify(r)).changes === 0) continue;
-          for (const i of r.images) image.run(r.id, r.decidedAt, i.repository ?? null, i.digest ?? null);
+          // One index row per distinct image: a Pod of eight containers of one image is one lookup.
+          const indexed = new Set<string>();
+          for (const i of r.images) {
+            const key = `${i.repository ?? ''}@${i.digest ?? ''}`;
+            if (indexed.has(key)) continue;
+            indexed.add(key);
+            image.run(r.id, r.decidedAt, i.repository ?? null, i.digest ?? null);
+          }
         }
         // The latest admission wins: its verdict and time are what re-verification starts from.
         const admitted = this.sql(
