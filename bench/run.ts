@@ -426,6 +426,8 @@ server:
     const burstFloorImages = await pushAll('bench/burst', 'f', SIZES.burst);
     // Pushed with no notification: only the backfill finds them.
     await pushAll('bench/backfill', 'b', SIZES.backfill);
+    const pipelineImages = await pushAll('bench/pipeline', 'p', signCount);
+    const pipelineFloorImages = await pushAll('bench/pipeline', 'q', signCount);
     const singleImages = await pushAll('bench/verify', 'one', verifyCount);
     const eightImages = await pushAll('bench/verify', 'eight', verifyCount);
     const floorVerifyImages = await pushAll('bench/verify', 'floor', verifyCount);
@@ -651,6 +653,32 @@ server:
       await res.arrayBuffer();
       headFloor.push(msSince(s));
     }
+    // ---- sign, pipeline: the signing core alone, in this process (no HTTP, journal or polling),
+    // next to the same floor: where "sign, one push" spends its time beyond the floor.
+    log('sign, pipeline in process');
+    const pipelineSignet: number[] = [];
+    const pipelineFloor: number[] = [];
+    for (let i = 0; i < signCount; i++) {
+      const p = pipelineImages[i] as { tag: string; digest: string };
+      const q = pipelineFloorImages[i] as { tag: string; digest: string };
+      let s = process.hrtime.bigint();
+      const report = await inProcess.pipeline.handlePush({
+        registry: host,
+        repository: 'bench/pipeline',
+        digest: p.digest,
+        tag: p.tag,
+        mediaType: undefined,
+        artifactType: undefined,
+        source: 'distribution',
+        id: undefined,
+      });
+      if (report.outcomes[0]?.status !== 'signed') throw new Error(`pipeline: ${JSON.stringify(report)}`);
+      if (i >= SIZES.warmup) pipelineSignet.push(msSince(s));
+      s = process.hrtime.bigint();
+      await floorAppend(base, host, 'bench/pipeline', q.digest, q.tag, privateKey);
+      if (i >= SIZES.warmup) pipelineFloor.push(msSince(s));
+    }
+
     // ---- backfill: what `signet sign --all` does, in process, over images no event announced
     log(`backfill of ${SIZES.backfill} images, ${SIZES.burstConcurrency} at once`);
     const hosts = inProcessConfig.registries.map((r) => r.host);
@@ -759,6 +787,15 @@ server:
         ratio: `${fixed(signRatio)} ×`,
         goal: '≤ 1.3 × floor',
         met: signRatio <= 1.3,
+      },
+      {
+        case: 'sign, pipeline',
+        measure: 'median in process, push → .sig written (no HTTP, journal, polling)',
+        signet: ms(median(pipelineSignet)),
+        floor: ms(median(pipelineFloor)),
+        ratio: `${fixed(median(pipelineSignet) / median(pipelineFloor))} ×`,
+        goal: 'reported',
+        met: undefined,
       },
       {
         case: 'sign, burst',

@@ -104,10 +104,6 @@ export class DurableSigning implements PushIntake {
   }
 
   /**
-   * Plans each push without the network and journals the signable ones in one transaction.
-   * Throws JournalError when the journal cannot write: the sender must deliver again.
-   */
-  /**
    * Keeps scan results (waking the pushes waiting for them) and journals, for a scan that woke
    * none, the push it re-drives (an image pushed before Signet ran, a rescan): the rules that
    * wait for scans then decide it. Throws JournalError when the journal cannot write.
@@ -130,6 +126,10 @@ export class DurableSigning implements PushIntake {
     return outcomes;
   }
 
+  /**
+   * Plans each push without the network and journals the signable ones in one transaction.
+   * Throws JournalError when the journal cannot write: the sender must deliver again.
+   */
   async accept(events: readonly PushEvent[]): Promise<readonly IntakeOutcome[]> {
     const outcomes: (IntakeOutcome | undefined)[] = [];
     const signable: { index: number; event: PushEvent }[] = [];
