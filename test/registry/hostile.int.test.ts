@@ -16,6 +16,7 @@ import { RegistryError } from '../../lib/core/errors';
 import type { RetryPolicy } from '../../lib/core/retry';
 import { ByteBudget } from '../../lib/registry/budget';
 import { HttpRegistryClient, type HostLookup, type RegistryClientOptions } from '../../lib/registry/client';
+import { DistributionInventory } from '../../lib/registry/catalog';
 import { systemLookup } from '../../lib/registry/http';
 import { MEDIA_TYPES } from '../../lib/registry/types';
 import {
@@ -591,5 +592,75 @@ describe('when HEADs repeat', () => {
 
     expect(server.requests.map((r) => r.method)).toEqual(Array(5).fill('HEAD'));
     expect(server.connections).toBe(1);
+  });
+});
+
+describe('a hostile registry answering the listings a backfill reads', () => {
+  const catalogPage = (res: ServerResponse, repositories: string[], link?: string): void => {
+    res.writeHead(200, { 'content-type': 'application/json', ...(link ? { link } : {}) });
+    res.end(JSON.stringify({ repositories }));
+  };
+
+  it('follows a Link to another origin without the credentials, and lists what is there', async () => {
+    const elsewhere = await serve((_req, res) => catalogPage(res, ['team-b/app']));
+    const registry = await serve((req, res) => {
+      if (req.headers.authorization !== BASIC_HEADER) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="hostile"' });
+        res.end();
+      } else {
+        catalogPage(res, ['team-a/app'], `<${elsewhere.url}/v2/_catalog?last=x>; rel="next"`);
+      }
+    });
+    const inventory = new DistributionInventory(clientFor(registry.host, BASIC));
+
+    const listed: string[] = [];
+    for await (const repository of inventory.repositories()) listed.push(repository);
+
+    expect(listed).toEqual(['team-a/app', 'team-b/app']);
+    expect(elsewhere.requests.map((r) => r.authorization)).toEqual([undefined]);
+  });
+
+  it('refuses a Link that leaves https for plain http', async () => {
+    const plain = await serve((_req, res) => catalogPage(res, ['x/y']));
+    const registry = await serve(
+      (_req, res) => catalogPage(res, ['team-a/app'], `<${plain.url}/v2/_catalog?last=a>; rel="next"`),
+      cert,
+    );
+    const answer = await readTrusting({
+      registry: { host: registry.host, insecure: false, auth: BASIC },
+      call: 'listPage',
+      repository: REPO,
+      reference: `/v2/_catalog?n=100`,
+    });
+
+    expect(answer.error?.code).toBe('PROTOCOL');
+    expect(answer.error?.message).toContain('leaves https for http');
+    expect(plain.requests).toHaveLength(0);
+  });
+
+  it('stops an endless catalog body at the manifest limit', async () => {
+    let sent: Promise<number> | undefined;
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      sent = streamEndlessly(res, CHUNK);
+    });
+    const client = clientFor(registry.host, ANONYMOUS, { maxManifestBytes: 256 * KiB });
+
+    const { error } = await rejectionOf(client.listPage('/v2/_catalog?n=100', undefined));
+
+    expect(codeOf(error)).toBe('TOO_LARGE');
+    expect(await sent).toBeLessThan(4 * MiB);
+  });
+
+  it('refuses a tags answer declaring more than the limit before reading it', async () => {
+    const registry = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(64 * MiB) });
+      res.write('{"tags":[');
+    });
+    const client = clientFor(registry.host, ANONYMOUS, { maxManifestBytes: 256 * KiB });
+
+    const { error } = await rejectionOf(client.listPage(`/v2/${REPO}/tags/list?n=100`, REPO));
+
+    expect(codeOf(error)).toBe('TOO_LARGE');
   });
 });

@@ -12,7 +12,8 @@ import { HttpRegistryClient, type RegistryEndpoint } from '../../lib/registry/cl
 /** What the child reads, and from which registry. */
 export interface TlsChildSpec {
   readonly registry: RegistryEndpoint;
-  readonly call: 'getManifest' | 'getBlob';
+  readonly call: 'getManifest' | 'getBlob' | 'listPage';
+  /** For `listPage`: `reference` is the first page's path (`/v2/_catalog?n=100`). */
   readonly repository: string;
   readonly reference: string;
 }
@@ -26,6 +27,11 @@ async function main(spec: TlsChildSpec): Promise<unknown> {
       return (await client.getManifest(spec.repository, spec.reference))?.digest ?? null;
     case 'getBlob':
       return (await client.getBlob(spec.repository, spec.reference)).toString('utf8');
+    case 'listPage': {
+      // The first page, then the one its Link names (where a hostile registry would send us).
+      const { next } = await client.listPage(spec.reference, undefined);
+      return next === undefined ? null : ((await client.listPage(next, undefined)).json ?? null);
+    }
   }
 }
 
