@@ -1,4 +1,5 @@
 /** Small statistics and timing helpers for the benchmark scripts. */
+import { mapBounded } from '../lib/core/pool';
 
 /** Milliseconds since `start` (a `process.hrtime.bigint()` reading). */
 export const msSince = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6;
@@ -14,22 +15,7 @@ export function percentile(samples: readonly number[], p: number): number {
 export const median = (samples: readonly number[]): number => percentile(samples, 50);
 
 /** Runs `work` over `items` with at most `concurrency` in flight; results in input order. */
-export async function pool<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
-}
+export const pool = mapBounded;
 
 /** `1.23` with a fixed number of decimals, or `–` for NaN. */
 export const fixed = (value: number, digits = 2): string =>

@@ -6,6 +6,7 @@
  * with a bounded number of reviews in flight.
  */
 import { InputError } from '../core/errors';
+import { mapBounded } from '../core/pool';
 import { isObject } from '../core/json';
 import { parseReference } from '../core/reference';
 import type { ImageDecision, PolicyEffect, Verdict } from '../verification/decision';
@@ -299,24 +300,6 @@ class SharedDecisions implements AdmissionVerifier {
     const selected = policies.coversHost(ref.registry) ? policies.select(selection, ref) : [];
     return JSON.stringify([selected.map((p) => p.hash), request.image]);
   }
-}
-
-/** Runs `work` over `items` with at most `limit` at once; results in item order. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 /**

@@ -57,39 +57,57 @@ export function parseHarborWebhook(body: unknown): NormalizedEvents {
   }
   // The user (or robot account) that pushed.
   const pushedBy = optionalString(get(body, 'operator'), 'operator', MAX_OPERATOR_LENGTH);
+  const { resources, ignored } = harborResources(body);
+  const events = resources.map(({ registry, repository, digest, tag }): PushEvent => ({
+    registry,
+    repository,
+    digest,
+    tag,
+    mediaType: undefined,
+    artifactType: undefined,
+    source: 'harbor',
+    id: undefined,
+    ...(pushedBy !== undefined ? { pushedBy } : {}),
+  }));
+  return { events, ignored };
+}
+
+/** One `event_data.resources[i]` of a Harbor notification, read; `field` is its path. */
+interface HarborResource {
+  readonly field: string;
+  readonly resource: JsonObject;
+  readonly registry: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly tag: string | undefined;
+}
+
+/**
+ * The resources a push or scan notification names, with their repository: each with a sha256
+ * digest, or ignored (another digest algorithm). Throws InputError naming the field at fault.
+ */
+function harborResources(body: JsonObject): {
+  resources: HarborResource[];
+  ignored: IgnoredNotification[];
+} {
   const data = requireObject(get(body, 'event_data'), 'event_data');
   const repositoryInfo = requireObject(get(data, 'repository'), 'event_data.repository');
   const repository = requireRepository(
     get(repositoryInfo, 'repo_full_name'),
     'event_data.repository.repo_full_name',
   );
-  const resources = requireArray(get(data, 'resources'), 'event_data.resources');
-
-  const events: PushEvent[] = [];
+  const resources: HarborResource[] = [];
   const ignored: IgnoredNotification[] = [];
-  resources.forEach((entry, index) => {
+  requireArray(get(data, 'resources'), 'event_data.resources').forEach((entry, index) => {
     const field = `event_data.resources[${index}]`;
     const resource = requireObject(entry, field);
     const digest = requireDigest(get(resource, 'digest'), `${field}.digest`);
     const tag = resourceTag(get(resource, 'tag'), `${field}.tag`);
     const registry = resourceHost(get(resource, 'resource_url'), `${field}.resource_url`);
-    if (digest.$case === 'other-algorithm') {
-      ignored.push({ field, reason: NOT_SHA256_REASON });
-      return;
-    }
-    events.push({
-      registry,
-      repository,
-      digest: digest.digest,
-      tag,
-      mediaType: undefined,
-      artifactType: undefined,
-      source: 'harbor',
-      id: undefined,
-      ...(pushedBy !== undefined ? { pushedBy } : {}),
-    });
+    if (digest.$case === 'other-algorithm') ignored.push({ field, reason: NOT_SHA256_REASON });
+    else resources.push({ field, resource, registry, repository, digest: digest.digest, tag });
   });
-  return { events, ignored };
+  return { resources, ignored };
 }
 
 /**
@@ -99,38 +117,18 @@ export function parseHarborWebhook(body: unknown): NormalizedEvents {
  * `summary.fixable` counts those with a fix. A clean image has `summary: null`.
  */
 function parseScan(body: JsonObject, type: string): NormalizedEvents {
-  const data = requireObject(get(body, 'event_data'), 'event_data');
-  const repositoryInfo = requireObject(get(data, 'repository'), 'event_data.repository');
-  const repository = requireRepository(
-    get(repositoryInfo, 'repo_full_name'),
-    'event_data.repository.repo_full_name',
-  );
-  const resources = requireArray(get(data, 'resources'), 'event_data.resources');
-  const scans: ScanEvent[] = [];
-  const ignored: IgnoredNotification[] = [];
-  resources.forEach((entry, index) => {
-    const field = `event_data.resources[${index}]`;
-    const resource = requireObject(entry, field);
-    const digest = requireDigest(get(resource, 'digest'), `${field}.digest`);
-    const tag = resourceTag(get(resource, 'tag'), `${field}.tag`);
-    const registry = resourceHost(get(resource, 'resource_url'), `${field}.resource_url`);
-    if (digest.$case === 'other-algorithm') {
-      ignored.push({ field, reason: NOT_SHA256_REASON });
-      return;
-    }
-    const result =
+  const { resources, ignored } = harborResources(body);
+  const scans = resources.map(({ field, resource, registry, repository, digest, tag }): ScanEvent => ({
+    registry,
+    repository,
+    digest,
+    tags: tag === undefined ? [] : [tag],
+    result:
       type === HARBOR_SCANNING_FAILED
-        ? ({ $case: 'failed', scanner: 'harbor', detail: 'Harbor reported SCANNING_FAILED' } as const)
-        : scanResult(get(resource, 'scan_overview'), `${field}.scan_overview`);
-    scans.push({
-      registry,
-      repository,
-      digest: digest.digest,
-      tags: tag === undefined ? [] : [tag],
-      result,
-      id: undefined,
-    });
-  });
+        ? { $case: 'failed', scanner: 'harbor', detail: 'Harbor reported SCANNING_FAILED' }
+        : scanResult(get(resource, 'scan_overview'), `${field}.scan_overview`),
+    id: undefined,
+  }));
   return { events: [], ignored, scans };
 }
 

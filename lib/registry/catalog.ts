@@ -9,6 +9,7 @@
  * images: they are left out here.
  */
 import type { RegistryConfig } from '../config/types';
+import { mapBounded } from '../core/pool';
 import { RegistryError } from '../core/errors';
 import { isSignatureArtifactTag, isRepository, isTag } from '../core/reference';
 import type { ListPage } from './client';
@@ -73,15 +74,12 @@ export class DistributionInventory implements RegistryInventory {
         if (isTag(tag) && !isSignatureArtifactTag(tag)) tags.push(tag);
     }
     // A HEAD per tag, a few at a time; the images keep the order of their first tag.
-    const digests = new Array<string | undefined>(tags.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < tags.length; i = next++) {
-        // A tag deleted since it was listed simply is not an image any more.
-        digests[i] = (await this.client.headManifest(repository, tags[i] as string, options))?.digest;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, tags.length) }, worker));
+    // A tag deleted since it was listed simply is not an image any more.
+    const digests = await mapBounded(
+      tags,
+      HEAD_CONCURRENCY,
+      async (tag) => (await this.client.headManifest(repository, tag, options))?.digest,
+    );
     const byDigest = new Map<string, string[]>();
     tags.forEach((tag, i) => {
       const digest = digests[i];

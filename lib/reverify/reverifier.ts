@@ -15,6 +15,7 @@
  * `reverify.concurrency` images at once.
  */
 import { createHash } from 'node:crypto';
+import { mapBounded } from '../core/pool';
 import type { Revocation, ReverifySettings } from '../config/types';
 import { describeError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -114,7 +115,7 @@ export class Reverifier {
     const admitted = await ledger.admitted(started - daysMs(input.settings.windowDays));
     const open = new Map((await ledger.findings()).map((f) => [f.id, f]));
     const signed = new Map<string, Promise<SignatureRecord[]>>();
-    const verdicts = await pool(admitted, input.settings.concurrency, (image) =>
+    const verdicts = await mapBounded(admitted, input.settings.concurrency, (image) =>
       this.check(image, input, signed).catch((err: unknown): Verdict => ({
         $case: 'unverifiable',
         why: describeError(err),
@@ -323,21 +324,3 @@ function revokedSet(
 /** One finding per placement: the same id as long as the image is admitted there. */
 export const findingId = (image: AdmittedImage): string =>
   createHash('sha256').update(placementKey(image)).digest('hex').slice(0, 32);
-
-/** `work` over `items`, at most `concurrency` at once; results in input order. */
-async function pool<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
-  return results;
-}

@@ -12,7 +12,8 @@
  * `simple` rule signs the digest once.
  */
 import type { SigningRule } from '../config/types';
-import { ConfigError, InputError, describeError } from '../core/errors';
+import { mapBounded } from '../core/pool';
+import { ConfigError, InputError } from '../core/errors';
 import { compileGlob, validateGlob, type Glob } from '../core/glob';
 import { canonicalHost, isRegistryHost, isRepository } from '../core/reference';
 import { backoffDelay, sleep, type RetryPolicy } from '../core/retry';
@@ -21,7 +22,8 @@ import type { KeyRing } from '../keys/keyring';
 import type { InventoryImage, RegistryInventory } from '../registry/catalog';
 import type { RegistryClientFactory } from '../registry/types';
 import { isTransientFailure } from './durable';
-import type { RuleOutcome, SigningPipeline, SigningReport } from './pipeline';
+import type { SigningPipeline } from './pipeline';
+import { errorFields, type RuleOutcome, type SigningReport } from './report';
 import { signedWitnesses, type WitnessProbe } from './presence';
 
 /** Which images a backfill covers: a configured registry host and a repository glob under it. */
@@ -239,36 +241,44 @@ export async function backfill(deps: BackfillDeps, options: BackfillOptions): Pr
     if (!aborted()) throw err;
   }
   const queue: Work[] = [];
-  await pool(repositories, LISTING_CONCURRENCY, options.signal, async (repository) => {
-    const rules = deps.pipeline.rulesFor(registry, repository, options.rule);
-    let images: InventoryImage[];
-    try {
-      images = await withRetries(options, async () => inventory.images(repository, readOptions));
-    } catch (err) {
-      if (aborted()) return;
-      total++;
-      record({
-        image: `${registry}/${repository}`,
-        repository,
-        digest: '',
-        tags: [],
-        status: 'failed',
-        rules: [],
-        ...errorFields(err),
-      });
-      return;
-    }
-    for (const image of images) queue.push({ repository, image, rules });
-    total += images.length;
-    options.onProgress?.(progress());
-  });
+  await mapBounded(
+    repositories,
+    LISTING_CONCURRENCY,
+    async (repository) => {
+      const rules = deps.pipeline.rulesFor(registry, repository, options.rule);
+      let images: InventoryImage[];
+      try {
+        images = await withRetries(options, async () => inventory.images(repository, readOptions));
+      } catch (err) {
+        if (aborted()) return;
+        total++;
+        record({
+          image: `${registry}/${repository}`,
+          repository,
+          digest: '',
+          tags: [],
+          status: 'failed',
+          rules: [],
+          ...errorFields(err),
+        });
+        return;
+      }
+      for (const image of images) queue.push({ repository, image, rules });
+      total += images.length;
+      options.onProgress?.(progress());
+    },
+    options.signal,
+  );
   listing = false;
   signingStarted = performance.now();
   options.onProgress?.(progress());
 
-  await pool(queue, concurrency, options.signal, async (work) => {
-    record(await backfillWithRetries(deps, options, registry, work));
-  });
+  await mapBounded(
+    queue,
+    concurrency,
+    async (work) => record(await backfillWithRetries(deps, options, registry, work)),
+    options.signal,
+  );
 
   return {
     ...progress(),
@@ -466,26 +476,4 @@ async function unsigned(
       .filter((tag) => !signed.includes(tag))
       .map((tag) => ({ rule, tag }));
   });
-}
-
-/** Runs `work` over `items`, at most `limit` at once, starting none once `signal` fired. */
-async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  signal: AbortSignal | undefined,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && signal?.aborted !== true) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function errorFields(error: unknown): { error: string; errorCode: string } {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return { error: describeError(error), errorCode: typeof code === 'string' ? code : 'INTERNAL' };
 }

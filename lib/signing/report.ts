@@ -64,7 +64,8 @@ export const notSigned = (report: SigningReport): RuleOutcome[] =>
 
 /** `error` and `errorCode` of an outcome from whatever was thrown (`INTERNAL` without a code). */
 export function errorFields(error: unknown): { error: string; errorCode: string } {
-  return { error: describeError(error), errorCode: (error as { code?: string }).code ?? 'INTERNAL' };
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return { error: describeError(error), errorCode: typeof code === 'string' ? code : 'INTERNAL' };
 }
 
 /** One rule's outcome on one digest. */
