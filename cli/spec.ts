@@ -72,6 +72,21 @@ const LOG_LEVEL: FlagSpec = {
   help: 'debug | info | warn | error | silent (default: info); logs are JSON lines on stderr',
 };
 const HELP: FlagSpec = { name: 'help', type: 'boolean', short: 'h', help: 'print this help' };
+/** Where `ledger` and `findings` read the AWS deployment's ledger. */
+const LEDGER_TABLE_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'table',
+    type: 'string',
+    value: 'NAME',
+    help: 'read the DynamoDB ledger table NAME (AWS credentials and region from the environment)',
+  },
+  {
+    name: 'endpoint',
+    type: 'string',
+    value: 'URL',
+    help: "with --table: the DynamoDB endpoint (default: the SDK's)",
+  },
+];
 const json = (what: string): FlagSpec => ({ name: 'json', type: 'boolean', help: what });
 const JSON_WHEN_PIPED = 'print JSON (the default when stdout is not a terminal)';
 
@@ -418,18 +433,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         help: 'signatures | decisions | all (default: all)',
       },
       { name: 'limit', type: 'string', value: 'N', help: 'at most N of each kind (default: 50)' },
-      {
-        name: 'table',
-        type: 'string',
-        value: 'NAME',
-        help: 'read the DynamoDB ledger table NAME (AWS credentials and region from the environment)',
-      },
-      {
-        name: 'endpoint',
-        type: 'string',
-        value: 'URL',
-        help: "with --table: the DynamoDB endpoint (default: the SDK's)",
-      },
+      ...LEDGER_TABLE_FLAGS,
       json('print {signatures, decisions} as JSON instead of the tables'),
       LOG_LEVEL,
       HELP,
@@ -459,18 +463,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [
       CONFIG,
       { name: 'all', type: 'boolean', help: 'resolved findings too' },
-      {
-        name: 'table',
-        type: 'string',
-        value: 'NAME',
-        help: 'read the DynamoDB ledger table NAME (AWS credentials and region from the environment)',
-      },
-      {
-        name: 'endpoint',
-        type: 'string',
-        value: 'URL',
-        help: "with --table: the DynamoDB endpoint (default: the SDK's)",
-      },
+      ...LEDGER_TABLE_FLAGS,
       json('print a JSON array instead of the table'),
       LOG_LEVEL,
       HELP,
